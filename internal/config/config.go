@@ -1,0 +1,171 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the configuration of one ssfd process. Fill it with Default, then the environment (FromEnv), then
+// flags, and check it with Validate.
+type Config struct {
+	// DataDir holds the bbolt file, the signing keys, the embedded NATS store and, with Dev, admin.token.
+	DataDir string
+	// HTTPAddr is where the HTTP API listens.
+	HTTPAddr string
+	// Issuer is the transmitter's issuer URL; default http://<HTTPAddr>.
+	Issuer string
+	// Dev allows plain http and loopback targets and writes an admin token to <DataDir>/admin.token.
+	Dev bool
+	// NATSURL points at an existing NATS server or cluster; empty starts an embedded server.
+	NATSURL string
+	// NATSListen is the loopback address of the embedded NATS server.
+	NATSListen string
+	// Tokens are static bearer tokens for the management, poll and intake APIs.
+	Tokens []Token
+	// SigningAlgorithms are the algorithms SETs may be signed with; the first is the default (RS256 for interop).
+	SigningAlgorithms []string
+	// MinVerificationInterval is the stream configuration's min_verification_interval.
+	MinVerificationInterval time.Duration
+	// PollTimeout is how long a long poll waits.
+	PollTimeout time.Duration
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Token is a static bearer token: its value (or a file holding it), the client it stands for, and its scopes.
+type Token struct {
+	Value    string
+	File     string
+	ClientID string
+	Scopes   []string
+}
+
+// Default returns the defaults: data in ./data, HTTP on 127.0.0.1:8080, embedded NATS on 127.0.0.1:4222.
+func Default() Config {
+	return Config{
+		DataDir:                 "./data",
+		HTTPAddr:                "127.0.0.1:8080",
+		NATSListen:              "127.0.0.1:4222",
+		SigningAlgorithms:       []string{"RS256", "ES256", "EdDSA"},
+		MinVerificationInterval: 15 * time.Second,
+		PollTimeout:             25 * time.Second,
+		ShutdownTimeout:         10 * time.Second,
+	}
+}
+
+// FromEnv overrides fields from SSFD_* variables read through getenv (os.Getenv in the process): SSFD_DATA_DIR,
+// SSFD_HTTP_ADDR, SSFD_ISSUER, SSFD_DEV, SSFD_NATS_URL, SSFD_NATS_LISTEN, SSFD_POLL_TIMEOUT,
+// SSFD_MIN_VERIFICATION_INTERVAL. It reports every value it cannot read.
+func (c *Config) FromEnv(getenv func(string) string) error {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 15s", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	str("SSFD_DATA_DIR", &c.DataDir)
+	str("SSFD_HTTP_ADDR", &c.HTTPAddr)
+	str("SSFD_ISSUER", &c.Issuer)
+	str("SSFD_NATS_URL", &c.NATSURL)
+	str("SSFD_NATS_LISTEN", &c.NATSListen)
+	dur("SSFD_POLL_TIMEOUT", &c.PollTimeout)
+	dur("SSFD_MIN_VERIFICATION_INTERVAL", &c.MinVerificationInterval)
+	if v := getenv("SSFD_DEV"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SSFD_DEV: %q is not a boolean", v))
+		}
+		c.Dev = b
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks every field and reports all problems at once, each by its field name.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "is required")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("http_addr", "%q is not host:port", c.HTTPAddr)
+	}
+	if c.Issuer != "" {
+		u, err := url.Parse(c.Issuer)
+		switch {
+		case err != nil || !u.IsAbs() || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+			bad("issuer", "%q must be an absolute URL without query or fragment (SSF 1.0 §7.1)", c.Issuer)
+		case u.Scheme != "https" && !c.Dev:
+			bad("issuer", "%q must use https; plain http is allowed only with --dev", c.Issuer)
+		}
+	}
+	if c.NATSURL == "" {
+		if host, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			bad("nats_listen", "%q is not host:port", c.NATSListen)
+		} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			bad("nats_listen", "the embedded NATS server listens on loopback only, not %q", host)
+		}
+	}
+	if len(c.SigningAlgorithms) == 0 {
+		bad("signing_algorithms", "needs at least one algorithm")
+	}
+	for _, a := range c.SigningAlgorithms {
+		if !slices.Contains([]string{"RS256", "PS256", "ES256", "EdDSA"}, a) {
+			bad("signing_algorithms", "%q is not one of RS256, PS256, ES256, EdDSA", a)
+		}
+	}
+	if c.PollTimeout < time.Second || c.PollTimeout > 5*time.Minute {
+		bad("poll_timeout", "%s must be between 1s and 5m", c.PollTimeout)
+	}
+	if c.MinVerificationInterval < 0 {
+		bad("min_verification_interval", "must not be negative")
+	}
+	for i, t := range c.Tokens {
+		if (t.Value == "") == (t.File == "") {
+			bad(fmt.Sprintf("tokens[%d]", i), "needs exactly one of value and file")
+		}
+		if t.ClientID == "" {
+			bad(fmt.Sprintf("tokens[%d].client_id", i), "is required")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IssuerURL returns the issuer, defaulting to http://<HTTPAddr>.
+func (c *Config) IssuerURL() string {
+	if c.Issuer != "" {
+		return strings.TrimSuffix(c.Issuer, "/")
+	}
+	return "http://" + c.HTTPAddr
+}
+
+// TokenValue returns a token's value, reading its file when it has one.
+func (t Token) TokenValue() (string, error) {
+	if t.File == "" {
+		return t.Value, nil
+	}
+	data, err := os.ReadFile(t.File)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}

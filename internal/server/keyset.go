@@ -1,0 +1,66 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ssfd/ssfd/internal/keys"
+)
+
+// keySet signs SETs with one key ring per algorithm and publishes the union of their JWKS. It implements
+// transmitter.Signer.
+type keySet struct {
+	rings map[string]*keys.Ring
+	algs  []string
+}
+
+// openKeySet loads the ring of every algorithm from dir (keys/set-<alg>.json, mode 0600), creating the ones that
+// do not exist yet.
+func openKeySet(dir string, algs []string) (*keySet, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: key directory: %w", err)
+	}
+	ks := &keySet{rings: map[string]*keys.Ring{}, algs: algs}
+	for _, name := range algs {
+		alg, err := keys.ParseAlgorithm(name)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, "set-"+name+".json")
+		ring, err := keys.LoadRing(path)
+		if errors.Is(err, os.ErrNotExist) {
+			if ring, err = keys.NewRing(alg); err == nil {
+				err = keys.SaveRing(path, ring)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("server: %s signing keys: %w", name, err)
+		}
+		ks.rings[name] = ring
+	}
+	return ks, nil
+}
+
+// Sign signs claims with the active key of alg, typ secevent+jwt.
+func (k *keySet) Sign(alg string, claims []byte) (string, error) {
+	ring, ok := k.rings[alg]
+	if !ok {
+		return "", fmt.Errorf("server: no signing key for %s", alg)
+	}
+	return ring.Sign(claims, keys.TypeSET)
+}
+
+// Algorithms lists the configured algorithms, the default first.
+func (k *keySet) Algorithms() []string { return k.algs }
+
+// JWKS returns every published key of every ring.
+func (k *keySet) JWKS() ([]byte, error) {
+	var all []*keys.Key
+	for _, alg := range k.algs {
+		all = append(all, k.rings[alg].JWKS().Keys()...)
+	}
+	return json.Marshal(keys.NewJWKS(all...))
+}

@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/nats-io/nats.go"
+
+	"github.com/ssfd/ssfd/internal/config"
+	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/schemas"
+	"github.com/ssfd/ssfd/storage/bolt"
+	"github.com/ssfd/ssfd/transmitter"
+	"github.com/ssfd/ssfd/transmitter/poll"
+)
+
+// Server is one ssfd process: storage, NATS, the roles, and the HTTP API.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	db       *bolt.DB
+	nats     *natsbus.Embedded
+	nc       *nats.Conn
+	ln       net.Listener
+	http     *http.Server
+	tx       *transmitter.Transmitter
+	adminTok string
+}
+
+// New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must
+// have passed Validate.
+func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
+	s = &Server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data directory: %w", err)
+	}
+	if s.db, err = bolt.Open(filepath.Join(cfg.DataDir, "ssfd.db")); err != nil {
+		return nil, err
+	}
+	if err := s.startNATS(); err != nil {
+		return nil, err
+	}
+	if s.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	if cfg.Issuer == "" {
+		s.cfg.Issuer = "http://" + s.ln.Addr().String()
+	}
+	tokens, err := s.tokens()
+	if err != nil {
+		return nil, err
+	}
+	ks, err := openKeySet(filepath.Join(cfg.DataDir, "keys"), cfg.SigningAlgorithms)
+	if err != nil {
+		return nil, err
+	}
+	waker := poll.NewWaker()
+	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.db, s.db, ks,
+		transmitter.WithNotifier(waker), transmitter.WithLogger(log),
+		transmitter.WithMinVerificationInterval(cfg.MinVerificationInterval))
+	if err != nil {
+		return nil, err
+	}
+	pollServer := poll.NewServer(s.db, s.db, waker, poll.WithTimeout(cfg.PollTimeout))
+	e := s.newEcho()
+	s.tx.Register(e, tokens)
+	pollServer.Register(e, s.tx.BasePath(), tokens)
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.PollTimeout + 15*time.Second, // longer than a long poll (spec/ssf.md GO-13)
+		IdleTimeout:       2 * time.Minute,
+	}
+	return s, nil
+}
+
+func (s *Server) startNATS() error {
+	url := s.cfg.NATSURL
+	if url == "" {
+		emb, err := natsbus.StartEmbedded(s.cfg.NATSListen, filepath.Join(s.cfg.DataDir, "nats"))
+		if err != nil {
+			return err
+		}
+		s.nats, url = emb, emb.ClientURL()
+	}
+	nc, err := natsbus.Connect(url, "ssfd")
+	if err != nil {
+		return err
+	}
+	s.nc = nc
+	return nil
+}
+
+// tokens builds the static token verifier from the configuration and, with --dev, the admin token.
+func (s *Server) tokens() (*transmitter.StaticTokens, error) {
+	m := map[string]transmitter.Principal{}
+	for _, t := range s.cfg.Tokens {
+		v, err := t.TokenValue()
+		if err != nil {
+			return nil, err
+		}
+		m[v] = transmitter.Principal{ClientID: t.ClientID, Scopes: t.Scopes}
+	}
+	if s.cfg.Dev {
+		tok, err := adminToken(s.AdminTokenPath())
+		if err != nil {
+			return nil, err
+		}
+		s.adminTok = tok
+		m[tok] = transmitter.Principal{ClientID: "admin",
+			Scopes: []string{transmitter.ScopeManage, transmitter.ScopeRead, transmitter.ScopeEmit}}
+	}
+	return transmitter.NewStaticTokens(m), nil
+}
+
+// adminToken reads the dev admin token, or creates it (256 random bits, mode 0600).
+func adminToken(path string) (string, error) {
+	if data, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) > 0 {
+		return strings.TrimSpace(string(data)), nil
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("server: write admin token: %w", err)
+	}
+	return tok, nil
+}
+
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(s.log)
+	e.Use(middleware.RequestID(), middleware.Recover())
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.handleReady)
+	return e
+}
+
+// handleReady reports ready when storage is open and NATS is connected.
+func (s *Server) handleReady(c echo.Context) error {
+	checks := map[string]string{"storage": "ok", "nats": "ok"}
+	status := http.StatusOK
+	if s.nc == nil || !s.nc.IsConnected() {
+		checks["nats"], status = "disconnected", http.StatusServiceUnavailable
+	}
+	return c.JSON(status, checks)
+}
+
+// Addr returns the address the HTTP API listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Issuer returns the transmitter's issuer.
+func (s *Server) Issuer() string { return s.tx.Issuer() }
+
+// AdminTokenPath is where --dev keeps the admin token.
+func (s *Server) AdminTokenPath() string { return filepath.Join(s.cfg.DataDir, "admin.token") }
+
+// NATSURL returns the URL of the NATS server in use.
+func (s *Server) NATSURL() string { return s.nc.ConnectedUrl() }
+
+// Transmitter returns the transmitter, for in-process producers.
+func (s *Server) Transmitter() *transmitter.Transmitter { return s.tx }
+
+// Serve answers HTTP requests until Shutdown.
+func (s *Server) Serve() error {
+	err := s.http.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests, lets running ones (long polls included) finish within ctx, then closes
+// NATS and storage.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	s.close()
+	return err
+}
+
+func (s *Server) close() {
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			s.log.Error("close storage", "err", err)
+		}
+	}
+}
+
+// Run starts a server, prints where it is (and, with --dev, what to try next), serves until ctx is done, and
+// shuts down gracefully within cfg.ShutdownTimeout.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
+	s, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	s.printWelcome(out)
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve() }()
+	select {
+	case err := <-errc:
+		s.close()
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+func (s *Server) printWelcome(out io.Writer) {
+	iss := s.Issuer()
+	fmt.Fprintf(out, "ssfd is serving on http://%s\n", s.Addr())
+	fmt.Fprintf(out, "  transmitter metadata  %s%s\n", strings.TrimSuffix(iss, s.tx.BasePath()), s.tx.MetadataPath())
+	fmt.Fprintf(out, "  embedded NATS         %s\n", s.NATSURL())
+	if !s.cfg.Dev {
+		return
+	}
+	tok := s.AdminTokenPath()
+	fmt.Fprintf(out, "  admin token (dev)     %s\n\nTry, in another terminal:\n", tok)
+	fmt.Fprintf(out, "  bin/ssfd stream create --url %s --token-file %s\n", iss, tok)
+	fmt.Fprintf(out, "  bin/ssfd emit --url %s --token-file %s --type %s --subject '{\"format\":\"email\",\"email\":\"ada@example.com\"}'\n",
+		iss, tok, schemas.EventSessionRevoked.Name())
+	fmt.Fprintf(out, "  bin/ssfd poll --url %s --token-file %s --stream <stream_id> --ack\n", iss, tok)
+}

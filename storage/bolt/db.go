@@ -1,0 +1,127 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/ssfd/ssfd/streams"
+)
+
+// Bucket names of the file layout (schema version 1).
+var (
+	bucketMeta     = []byte("meta")
+	bucketStreams  = []byte("streams")  // stream id → JSON streams.Stream
+	bucketSubjects = []byte("subjects") // stream id → {bykey: subject key → seq, byseq: seq → JSON entry}
+	bucketQueues   = []byte("queues")   // stream id → {items: seq → item, jti: jti → seq, rejected: seq → JSON}
+	keySchema      = []byte("schema")
+	schemaVersion  = []byte("1")
+)
+
+// ErrLocked is returned by Open when another process holds the database file.
+var ErrLocked = errors.New("bolt: the database file is locked by another process")
+
+// DB is the embedded store: one bbolt file that implements streams.Store and streams.Queue. Queue writes are
+// group-committed by one writer goroutine: every Enqueue waiting while a commit runs goes into the next
+// transaction, so there is one fsync per batch rather than per SET.
+type DB struct {
+	db      *bbolt.DB
+	window  time.Duration
+	timeout time.Duration
+
+	mu     sync.RWMutex // guards closed against senders on reqs
+	closed bool
+	reqs   chan *enqueueRequest
+	done   chan struct{}
+}
+
+var (
+	_ streams.Store = (*DB)(nil)
+	_ streams.Queue = (*DB)(nil)
+)
+
+// Option configures Open.
+type Option func(*DB)
+
+// WithCommitWindow makes the writer wait up to d for more Enqueue calls before it commits, trading latency for
+// larger batches. The default is no wait: batches form from calls that arrive while the previous commit runs.
+func WithCommitWindow(d time.Duration) Option { return func(db *DB) { db.window = d } }
+
+// WithTimeout sets how long Open waits for the file lock (default 1 s).
+func WithTimeout(d time.Duration) Option { return func(db *DB) { db.timeout = d } }
+
+// Open opens (or creates, with mode 0600) the database file at path.
+func Open(path string, opts ...Option) (*DB, error) {
+	db := &DB{timeout: time.Second, reqs: make(chan *enqueueRequest, 1024), done: make(chan struct{})}
+	for _, opt := range opts {
+		opt(db)
+	}
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: db.timeout, FreelistType: bbolt.FreelistMapType})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	db.db = b
+	if err := b.Update(initLayout); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
+	}
+	go db.writer()
+	return db, nil
+}
+
+func initLayout(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bucketMeta, bucketStreams, bucketSubjects, bucketQueues} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	switch v := meta.Get(keySchema); {
+	case v == nil:
+		return meta.Put(keySchema, schemaVersion)
+	case string(v) != string(schemaVersion):
+		return fmt.Errorf("schema version %s is not %s; this ssfd cannot read the file", v, schemaVersion)
+	}
+	return nil
+}
+
+// Close waits for pending queue writes, stops the writer and closes the file. Calls after Close return
+// streams.ErrClosed.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.reqs)
+	db.mu.Unlock()
+	<-db.done
+	return db.db.Close()
+}
+
+// view and update run a transaction unless the store is closed.
+func (db *DB) view(fn func(*bbolt.Tx) error) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return streams.ErrClosed
+	}
+	return db.db.View(fn)
+}
+
+func (db *DB) update(fn func(*bbolt.Tx) error) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return streams.ErrClosed
+	}
+	return db.db.Update(fn)
+}

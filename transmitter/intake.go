@@ -1,0 +1,205 @@
+package transmitter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ssfd/ssfd/schemas"
+	"github.com/ssfd/ssfd/streams"
+)
+
+// EventRequest is one event handed to the intake API (POST /api/v1/events, NATS ssf.intake.<tenant>,
+// `ssfd emit`): the event type URI, the subject identifier, the event's claims, and an optional txn.
+type EventRequest struct {
+	EventType string          `json:"event_type"`
+	Subject   json.RawMessage `json:"subject"`
+	Event     json.RawMessage `json:"event"`
+	Txn       string          `json:"txn,omitempty"`
+}
+
+// Event is a validated event ready to be routed: built by ParseEvents or NewEventFor.
+type Event struct {
+	Subject schemas.Subject
+	Event   schemas.Event
+	Txn     string
+}
+
+// NewEventFor returns an event about subject with payload p, for producers in the same process.
+func NewEventFor(subject schemas.Subject, p schemas.Payload, txn string) (Event, error) {
+	if subject.IsZero() {
+		return Event{}, fmt.Errorf("%w: an event needs a subject", schemas.ErrInvalid)
+	}
+	ev, err := schemas.NewEvent(p)
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{Subject: subject, Event: ev, Txn: txn}, nil
+}
+
+// ParseEvents decodes an intake body, one EventRequest object or an array of them, and validates every event
+// with package schemas. Every problem is reported with its JSON Pointer (prefixed by the array index for a
+// batch); if any event is invalid, none is accepted.
+func ParseEvents(body []byte) ([]Event, error) {
+	body = bytes.TrimSpace(body)
+	var reqs []EventRequest
+	batch := len(body) > 0 && body[0] == '['
+	if batch {
+		if err := json.Unmarshal(body, &reqs); err != nil {
+			return nil, BadRequest("the body must be an event object or an array of them: %v", jsonError(err))
+		}
+	} else {
+		var one EventRequest
+		if err := json.Unmarshal(body, &one); err != nil {
+			return nil, BadRequest("the body must be an event object or an array of them: %v", jsonError(err))
+		}
+		reqs = []EventRequest{one}
+	}
+	if len(reqs) == 0 {
+		return nil, BadRequest("the batch holds no event")
+	}
+	var problems []schemas.Problem
+	out := make([]Event, 0, len(reqs))
+	for i, r := range reqs {
+		prefix := ""
+		if batch {
+			prefix = fmt.Sprintf("/%d", i)
+		}
+		ev, ps := r.validate(prefix)
+		problems = append(problems, ps...)
+		out = append(out, ev)
+	}
+	if len(problems) > 0 {
+		return nil, &Error{Status: 400, Code: "invalid_request", Description: "the event is not valid", Problems: problems}
+	}
+	return out, nil
+}
+
+// validate checks one request and returns the event or its problems under prefix.
+func (r EventRequest) validate(prefix string) (Event, []schemas.Problem) {
+	var problems []schemas.Problem
+	add := func(path string, err error) {
+		var ve *schemas.ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				problems = append(problems, schemas.Problem{Path: prefix + path + p.Path, Message: p.Message})
+			}
+			return
+		}
+		problems = append(problems, schemas.Problem{Path: prefix + path, Message: err.Error()})
+	}
+	et, err := schemas.ParseEventType(r.EventType)
+	switch {
+	case r.EventType == "":
+		add("/event_type", fmt.Errorf("is required"))
+	case err != nil:
+		add("/event_type", fmt.Errorf("is not an event type URI"))
+	case et == schemas.EventVerification || et == schemas.EventStreamUpdated:
+		add("/event_type", fmt.Errorf("%s events are sent by the transmitter itself", et.Name()))
+	case !et.Known():
+		add("/event_type", fmt.Errorf("%s is not an event type this transmitter supports", et))
+	}
+	var subject schemas.Subject
+	if len(r.Subject) == 0 {
+		add("/subject", fmt.Errorf("is required"))
+	} else if subject, err = schemas.ParseSubject(r.Subject); err != nil {
+		add("/subject", err)
+	}
+	payload := r.Event
+	if len(payload) == 0 {
+		payload = json.RawMessage("{}")
+	}
+	if et.Known() {
+		if p, err := schemas.DecodePayload(et, payload); err != nil {
+			add("/event", err)
+		} else if ev, err := schemas.NewEvent(p); err == nil {
+			return Event{Subject: subject, Event: ev, Txn: r.Txn}, problems
+		}
+	}
+	return Event{}, problems
+}
+
+// jsonError describes a JSON decoding error without Go type names.
+func jsonError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("%s must not be a JSON %s", te.Field, te.Value)
+		}
+		return "unexpected JSON " + te.Value
+	}
+	return "malformed JSON"
+}
+
+// Accepted says where the SETs of one accepted event went.
+type Accepted struct {
+	// Txn is the event's txn, generated when the producer gave none.
+	Txn string `json:"txn"`
+	// SETs lists one SET per stream that carries the event.
+	SETs []QueuedSET `json:"sets"`
+}
+
+// QueuedSET is a SET durably queued for a stream.
+type QueuedSET struct {
+	StreamID string `json:"stream_id"`
+	JTI      string `json:"jti"`
+}
+
+// Emit routes every event to the streams that must carry it, signs one SET per stream, and returns only once
+// every SET is durably queued (DESIGN.md data flow): the caller's acknowledgement means nothing is lost. Events
+// that no stream carries are accepted with no SETs.
+func (t *Transmitter) Emit(ctx context.Context, events []Event) ([]Accepted, error) {
+	table, err := t.routes.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var items []streams.Item
+	out := make([]Accepted, len(events))
+	for i, ev := range events {
+		txn := ev.Txn
+		if txn == "" {
+			txn = newJTI()
+		}
+		out[i] = Accepted{Txn: txn, SETs: []QueuedSET{}}
+		for _, s := range t.match(table, ev.Event.Type, ev.Subject) {
+			item, err := t.seal(s, ev.Subject, ev.Event, txn)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, item)
+			out[i].SETs = append(out[i].SETs, QueuedSET{StreamID: string(item.Stream), JTI: item.JTI})
+		}
+	}
+	if err := t.enqueue(ctx, items); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// enqueue stores items durably and wakes the long polls of their streams.
+func (t *Transmitter) enqueue(ctx context.Context, items []streams.Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := t.queue.Enqueue(ctx, items); err != nil {
+		return fmt.Errorf("transmitter: queue SETs: %w", err)
+	}
+	if t.notifier != nil {
+		ids := make([]streams.ID, 0, len(items))
+		seen := make(map[streams.ID]bool, len(items))
+		for _, it := range items {
+			if !seen[it.Stream] {
+				seen[it.Stream] = true
+				ids = append(ids, it.Stream)
+			}
+		}
+		t.notifier.Notify(ids...)
+	}
+	return nil
+}
