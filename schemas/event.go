@@ -60,7 +60,7 @@ func DecodePayload(t EventType, payload []byte) (Payload, error) {
 type eventSpec struct {
 	name   string
 	new    func() Payload
-	fields map[string]bool
+	fields map[string]reflect.Type
 }
 
 // decode parses payload into a fresh typed value and validates it, reporting type mismatches by path.
@@ -75,10 +75,13 @@ func (s eventSpec) decode(payload []byte) (Payload, error) {
 		return nil, c.err()
 	}
 	for name, raw := range m {
+		ft, defined := s.fields[name]
 		switch {
-		case s.fields[name] && jsonKind(raw) == "null":
+		case defined && jsonKind(raw) == "null":
 			c.add(pointer("", name), "must not be null; leave it out instead")
-		case !s.fields[name] && s.foldsToField(name):
+		case defined && isEnum(ft) && string(raw) == `""`:
+			c.add(pointer("", name), "must not be empty; leave it out instead")
+		case !defined && s.foldsToField(name):
 			delete(m, name)
 			payload = nil // decode from the filtered members
 		}
@@ -117,22 +120,28 @@ func (s eventSpec) foldsToField(name string) bool {
 	return false
 }
 
-// jsonFields lists the JSON member names of a struct type, including those of embedded structs.
-func jsonFields(t reflect.Type) map[string]bool {
-	out := map[string]bool{}
+// jsonFields maps the JSON member names of a struct type, including those of embedded structs, to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Anonymous && f.Type.Kind() == reflect.Struct {
-			for name := range jsonFields(f.Type) {
-				out[name] = true
+			for name, ft := range jsonFields(f.Type) {
+				out[name] = ft
 			}
 			continue
 		}
 		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
-			out[name] = true
+			out[name] = f.Type
 		}
 	}
 	return out
+}
+
+// isEnum reports whether t is one of this package's enumerated string types (InitiatingEntity, RiskLevel, ...),
+// for which an empty string is never a value.
+func isEnum(t reflect.Type) bool {
+	return t.Kind() == reflect.String && t.Name() != "string" && t.PkgPath() == reflect.TypeFor[EventType]().PkgPath()
 }
 
 // eventOrder is every known event type in a stable order.

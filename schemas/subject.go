@@ -45,16 +45,16 @@ func parseSubject(c *checker, path string, data []byte, o parseOptions, top bool
 		return Subject{}
 	}
 	var s Subject
-	switch {
-	case f == FormatComplex:
+	switch f {
+	case FormatComplex:
 		if !top {
 			c.add(pointer(path, "format"), "a complex subject cannot be nested (SSF 1.0 §3.3)")
 			return Subject{}
 		}
 		s = parseComplex(c, path, m, o)
-	case f == FormatAliases:
+	case FormatAliases:
 		s = parseAliases(c, path, m, o)
-	case f == FormatIPAddresses:
+	case FormatIPAddresses:
 		s = parseIPAddresses(c, path, m)
 	default:
 		s = parseSimple(c, path, f, m)

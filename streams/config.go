@@ -32,9 +32,6 @@ type Policy struct {
 	SigningAlgorithms []string
 }
 
-// receiverMembers are the members a receiver supplies (SSF 1.0 §8.1.1); SigningAlgorithmMember is ssfd's own.
-var receiverMembers = []string{"events_requested", "delivery", "description", SigningAlgorithmMember}
-
 // transmitterMembers are the members only the transmitter supplies; in PATCH and PUT they must equal the current
 // values when present (spec/ssf.md UPD-04).
 var transmitterMembers = []string{"iss", "aud", "events_supported", "events_delivered", "min_verification_interval",
@@ -202,7 +199,7 @@ func (p *Policy) setDelivery(s *Stream, d schemas.Delivery) error {
 		}
 		if p.CheckPushURL != nil {
 			if err := p.CheckPushURL(d.EndpointURL); err != nil {
-				return fmt.Errorf("%w: endpoint_url: %v", ErrInvalid, err)
+				return fmt.Errorf("%w: endpoint_url: %w", ErrInvalid, err)
 			}
 		}
 	default:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -84,7 +83,7 @@ func printSETs(cmd *cobra.Command, resp *schemas.PollResponse) []string {
 		if err != nil {
 			out["error"] = err.Error()
 		} else {
-			out["claims"] = json.RawMessage(compactOrQuote(payload))
+			out["claims"] = compactOrQuote(payload)
 		}
 		_ = printJSON(cmd, out)
 	}

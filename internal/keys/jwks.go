@@ -54,7 +54,7 @@ func ParseJWKS(data []byte) (*JWKS, error) {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w: the JWKS is not a JSON object with keys: %v", ErrInvalidKey, err)
+		return nil, fmt.Errorf("%w: the JWKS is not a JSON object with keys: %w", ErrInvalidKey, err)
 	}
 	j := &JWKS{byID: map[string]*Key{}}
 	for _, raw := range doc.Keys {

@@ -81,7 +81,7 @@ func newKey(alg Algorithm, material any, kid string) (*Key, error) {
 		jwk := jose.JSONWebKey{Key: k.public()}
 		tp, err := jwk.Thumbprint(crypto.SHA256)
 		if err != nil {
-			return nil, fmt.Errorf("%w: thumbprint: %v", ErrInvalidKey, err)
+			return nil, fmt.Errorf("%w: thumbprint: %w", ErrInvalidKey, err)
 		}
 		k.kid = base64.RawURLEncoding.EncodeToString(tp)
 	}
@@ -180,7 +180,7 @@ func parseKey(data []byte, alg Algorithm) (*Key, error) {
 	}
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(data); err != nil {
-		return nil, fmt.Errorf("%w: neither a JWK nor a PEM key: %v", ErrInvalidKey, err)
+		return nil, fmt.Errorf("%w: neither a JWK nor a PEM key: %w", ErrInvalidKey, err)
 	}
 	if !jwk.Valid() {
 		return nil, fmt.Errorf("%w: the JWK is not valid", ErrInvalidKey)
@@ -232,7 +232,7 @@ func parsePEM(data []byte, alg Algorithm) (*Key, error) {
 		return nil, fmt.Errorf("%w: unsupported PEM block %q", ErrInvalidKey, block.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidKey, err)
 	}
 	if ed, ok := material.(*ed25519.PrivateKey); ok {
 		material = *ed

@@ -83,7 +83,7 @@ func (r *RemoteJWKS) Key(ctx context.Context, kid string) (*Key, error) {
 		return k, nil
 	}
 	if fetchErr != nil {
-		return nil, fmt.Errorf("%w: %q (refreshing %s failed: %v)", ErrUnknownKey, kid, r.url, fetchErr)
+		return nil, fmt.Errorf("%w: %q (refreshing %s failed: %w)", ErrUnknownKey, kid, r.url, fetchErr)
 	}
 	return nil, fmt.Errorf("%w: %q is not in %s", ErrUnknownKey, kid, r.url)
 }

@@ -197,7 +197,7 @@ func (r *Ring) MarshalJSON() ([]byte, error) {
 func ParseRing(data []byte, opts ...RingOption) (*Ring, error) {
 	var f ringFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("%w: ring file: %v", ErrInvalidKey, err)
+		return nil, fmt.Errorf("%w: ring file: %w", ErrInvalidKey, err)
 	}
 	if _, err := ParseAlgorithm(string(f.Algorithm)); err != nil {
 		return nil, err

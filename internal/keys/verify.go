@@ -123,7 +123,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) ([]byte, Header, er
 	}
 	obj, err := jose.ParseSignedCompact(token, joseAlgorithms(v.algs))
 	if err != nil {
-		return nil, h, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, h, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if len(obj.Signatures) != 1 {
 		return nil, h, fmt.Errorf("%w: %d signatures", ErrMalformed, len(obj.Signatures))
@@ -142,7 +142,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) ([]byte, Header, er
 		if errors.Is(err, ErrUnknownKey) {
 			return nil, h, err
 		}
-		return nil, h, fmt.Errorf("%w: %q: %v", ErrUnknownKey, h.KeyID, err)
+		return nil, h, fmt.Errorf("%w: %q: %w", ErrUnknownKey, h.KeyID, err)
 	}
 	if !slices.Contains(k.algs, h.Algorithm) {
 		return nil, h, fmt.Errorf("%w: key %s is for %s, the header says %s", ErrAlgorithmMismatch, k.kid, k.alg, h.Algorithm)
@@ -150,9 +150,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) ([]byte, Header, er
 	payload, err := obj.Verify(k.public())
 	if err != nil {
 		if errors.Is(err, jose.ErrUnsupportedCriticalHeader) {
-			return nil, h, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return nil, h, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
-		return nil, h, fmt.Errorf("%w: %v", ErrSignature, err)
+		return nil, h, fmt.Errorf("%w: %w", ErrSignature, err)
 	}
 	return payload, h, nil
 }
