@@ -18,8 +18,13 @@ func (a Audience) MarshalJSON() ([]byte, error) {
 	return marshal([]string(a))
 }
 
-// UnmarshalJSON reads a string or an array of strings.
+// UnmarshalJSON reads a string or an array of strings; null leaves the audience empty, which validation refuses
+// where an audience is required.
 func (a *Audience) UnmarshalJSON(data []byte) error {
+	if jsonKind(data) == "null" {
+		*a = nil
+		return nil
+	}
 	if jsonKind(data) == "string" {
 		var s string
 		if err := json.Unmarshal(data, &s); err != nil {

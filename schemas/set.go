@@ -179,56 +179,41 @@ func parseEvents(c *checker, raw json.RawMessage, o parseOptions) (Event, json.R
 
 // MarshalJSON writes the claims in a fixed order (iss, jti, iat, aud, txn, toe, sub_id, events), then the other
 // claims sorted by name. It refuses a SET that would break SSF 1.0 §4: sub or exp among the other claims, or a
-// missing event.
+// missing event. It is on the transmitter's hot path (one call per SET), so it appends bytes directly.
 func (s *SET) MarshalJSON() ([]byte, error) {
 	if s.Event.Type == "" || len(s.Event.Payload) == 0 {
 		return nil, fmt.Errorf("%w: a SET needs exactly one event (SSF 1.0 §4.2.1)", ErrInvalid)
 	}
-	var b bytes.Buffer
-	b.WriteByte('{')
-	field := func(name string, v any) error {
-		out, err := marshal(v)
-		if err != nil {
-			return fmt.Errorf("schemas: encode %s: %w", name, err)
-		}
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		writeString(&b, name)
-		b.WriteByte(':')
-		b.Write(out)
-		return nil
-	}
-	fields := []struct {
-		name string
-		v    any
-		skip bool
-	}{
-		{"iss", s.Issuer, false},
-		{"jti", s.ID, false},
-		{"iat", s.IssuedAt, false},
-		{"aud", s.Audience, len(s.Audience) == 0},
-		{"txn", s.Txn, s.Txn == ""},
-		{"toe", s.TimeOfEvent, s.TimeOfEvent.IsZero()},
-		{"sub_id", s.Subject, s.Subject.IsZero()},
-	}
-	for _, f := range fields {
-		if f.skip {
-			continue
-		}
-		if err := field(f.name, f.v); err != nil {
-			return nil, err
-		}
-	}
-	// The payload is written as it is, so that it survives byte for byte.
 	if !json.Valid(s.Event.Payload) || jsonKind(s.Event.Payload) != "object" {
 		return nil, fmt.Errorf("%w: the payload of %s is not a JSON object", ErrInvalid, s.Event.Type)
 	}
-	b.WriteString(`,"events":{`)
-	writeString(&b, string(s.Event.Type))
-	b.WriteByte(':')
-	b.Write(s.Event.Payload)
-	b.WriteByte('}')
+	b := make([]byte, 0, 256+len(s.Event.Payload)+len(s.Subject.canon))
+	b = append(b, `{"iss":`...)
+	b = appendString(b, s.Issuer)
+	b = append(b, `,"jti":`...)
+	b = appendString(b, s.ID)
+	b = append(b, `,"iat":`...)
+	iat, _ := s.IssuedAt.MarshalJSON()
+	b = append(b, iat...)
+	if len(s.Audience) > 0 {
+		b = append(b, `,"aud":`...)
+		b = appendAudience(b, s.Audience)
+	}
+	if s.Txn != "" {
+		b = append(b, `,"txn":`...)
+		b = appendString(b, s.Txn)
+	}
+	if !s.TimeOfEvent.IsZero() {
+		toe, _ := s.TimeOfEvent.MarshalJSON()
+		b = append(append(b, `,"toe":`...), toe...)
+	}
+	if !s.Subject.IsZero() {
+		b = append(append(b, `,"sub_id":`...), s.Subject.canon...)
+	}
+	// The payload is written as it is, so that it survives byte for byte.
+	b = append(b, `,"events":{`...)
+	b = appendString(b, string(s.Event.Type))
+	b = append(append(append(b, ':'), s.Event.Payload...), '}')
 	names := make([]string, 0, len(s.Extra))
 	for name := range s.Extra {
 		for _, reserved := range append(claimOrder, forbiddenClaims...) {
@@ -240,12 +225,28 @@ func (s *SET) MarshalJSON() ([]byte, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if err := field(name, s.Extra[name]); err != nil {
-			return nil, err
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, s.Extra[name]); err != nil {
+			return nil, fmt.Errorf("%w: claim %q is not valid JSON", ErrInvalid, name)
 		}
+		b = append(appendString(append(b, ','), name), ':')
+		b = append(b, buf.Bytes()...)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
+}
+
+func appendAudience(b []byte, a Audience) []byte {
+	if len(a) == 1 {
+		return appendString(b, a[0])
+	}
+	b = append(b, '[')
+	for i, v := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']')
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -238,3 +238,21 @@ func TestNumericDateAcceptsFractionsAndEmitsIntegers(t *testing.T) {
 		t.Fatalf("whole seconds encode as %s", whole)
 	}
 }
+
+func TestSETStringsAreEncodedLikeEncodingJSON(t *testing.T) {
+	for _, s := range []string{"plain", `quote " and \ backslash`, "tab\tnew\nline\r", "\x00\x1f", "<html>&", "é ✓ 𝄞", "bad \xff utf8", "sep \u2028 \u2029"} {
+		set, err := schemas.ParseSET(setDoc(t, map[string]any{"txn": s, "iss": s}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(set)
+		if err != nil || !json.Valid(out) {
+			t.Fatalf("%q: %s %v", s, out, err)
+		}
+		back, err := schemas.ParseSET(out)
+		want := strings.ToValidUTF8(s, "\uFFFD")
+		if err != nil || back.Txn != want || back.Issuer != want {
+			t.Fatalf("%q came back as %q: %v", s, back.Txn, err)
+		}
+	}
+}

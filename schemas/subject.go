@@ -257,8 +257,7 @@ func (s Subject) encode() []byte {
 }
 
 func writeString(b *bytes.Buffer, s string) {
-	out, _ := marshal(s) // a string always encodes
-	b.Write(out)
+	b.Write(appendString(nil, s))
 }
 
 // MarshalJSON returns the identifier's deterministic encoding; the zero Subject encodes as null.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
@@ -159,7 +161,7 @@ func (t *Transmitter) Emit(ctx context.Context, events []Event) ([]Accepted, err
 	if err != nil {
 		return nil, err
 	}
-	var items []streams.Item
+	var jobs []sealJob
 	out := make([]Accepted, len(events))
 	for i, ev := range events {
 		txn := ev.Txn
@@ -168,18 +170,72 @@ func (t *Transmitter) Emit(ctx context.Context, events []Event) ([]Accepted, err
 		}
 		out[i] = Accepted{Txn: txn, SETs: []QueuedSET{}}
 		for _, s := range t.match(table, ev.Event.Type, ev.Subject) {
-			item, err := t.seal(s, ev.Subject, ev.Event, txn)
-			if err != nil {
-				return nil, err
-			}
-			items = append(items, item)
-			out[i].SETs = append(out[i].SETs, QueuedSET{StreamID: string(item.Stream), JTI: item.JTI})
+			jobs = append(jobs, sealJob{event: i, stream: s, subject: ev.Subject, payload: ev.Event, txn: txn})
 		}
+	}
+	items, err := t.sealAll(jobs)
+	if err != nil {
+		return nil, err
+	}
+	for i, it := range items {
+		acc := &out[jobs[i].event]
+		acc.SETs = append(acc.SETs, QueuedSET{StreamID: string(it.Stream), JTI: it.JTI})
 	}
 	if err := t.enqueue(ctx, items); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// sealJob is one SET to build: an event for a stream.
+type sealJob struct {
+	event   int
+	stream  *streams.Stream
+	subject schemas.Subject
+	payload schemas.Event
+	txn     string
+}
+
+// parallelSealThreshold is the fan-out above which SETs are signed on every CPU: one event for a thousand
+// streams should not wait for one core.
+const parallelSealThreshold = 32
+
+// sealAll signs every job, in parallel when there are many, and returns the items in job order.
+func (t *Transmitter) sealAll(jobs []sealJob) ([]streams.Item, error) {
+	items := make([]streams.Item, len(jobs))
+	workers := runtime.GOMAXPROCS(0)
+	if len(jobs) < parallelSealThreshold || workers == 1 {
+		for i, j := range jobs {
+			it, err := t.seal(j.stream, j.subject, j.payload, j.txn)
+			if err != nil {
+				return nil, err
+			}
+			items[i] = it
+		}
+		return items, nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(jobs); i += workers {
+				j := jobs[i]
+				it, err := t.seal(j.stream, j.subject, j.payload, j.txn)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				items[i] = it
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 // enqueue stores items durably and wakes the long polls of their streams.

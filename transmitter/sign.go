@@ -4,15 +4,22 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
 )
 
-// newJTI returns a fresh SET id: 128 random bits in hex (spec/ssf.md SET table, jti).
+// newJTI returns a fresh SET id (spec/ssf.md SET table, jti): 48 bits of Unix milliseconds followed by 80 random
+// bits, in hex, like a UUIDv7. The random part makes it unique; the time prefix makes the queue's jti index grow
+// at its end instead of scattering writes over the whole B-tree, which keeps group commits small.
 func newJTI() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
 }
 

@@ -60,7 +60,11 @@ func Open(path string, opts ...Option) (*DB, error) {
 	for _, opt := range opts {
 		opt(db)
 	}
-	b, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: db.timeout, FreelistType: bbolt.FreelistMapType})
+	b, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: db.timeout, FreelistType: bbolt.FreelistMapType,
+		// The freelist is rebuilt on open instead of written on every commit: commits are the hot path.
+		NoFreelistSync: true,
+	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 	}

@@ -127,6 +127,9 @@ func writeItems(tx *bbolt.Tx, items []streams.Item) error {
 		if err != nil {
 			return err
 		}
+		// Sequence keys only ever grow, and transmitter jtis are time-ordered: fill pages before splitting them.
+		q.Bucket(bucketItems).FillPercent = 0.95
+		q.Bucket(bucketJTIs).FillPercent = 0.95
 		n, err := q.Bucket(bucketItems).NextSequence()
 		if err != nil {
 			return err
