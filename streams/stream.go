@@ -27,6 +27,9 @@ type Stream struct {
 	LastVerification time.Time `json:"last_verification,omitzero"`
 	// LastActivity is when the receiver last did something that restarts the inactivity timer (SSF 1.0 §8.1.1).
 	LastActivity time.Time `json:"last_activity,omitzero"`
+	// PausedForInactivity is set when the transmitter itself paused the stream because inactivity_timeout passed;
+	// the next receiver activity enables it again.
+	PausedForInactivity bool `json:"paused_for_inactivity,omitempty"`
 }
 
 // ID returns the stream's ID.

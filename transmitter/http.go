@@ -32,6 +32,7 @@ func (t *Transmitter) Register(e *echo.Echo, tv TokenVerifier) {
 	g.POST(escapeColon(PathRemoveSubject), t.handleRemoveSubject, manage)
 	g.POST(PathVerification, t.handleVerify, manage)
 	e.POST("/api/v1/events", t.handleEmit, emit)
+	e.GET("/api/v1/streams/:stream_id/set-errors", t.handleSETErrors, read)
 }
 
 // escapeColon keeps echo from reading ":add" in /ssf/subjects:add as a path parameter.
@@ -130,7 +131,6 @@ func (t *Transmitter) handleRead(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t.touch(ctx, s)
 	return JSON(c, http.StatusOK, s.Config)
 }
 
@@ -242,4 +242,16 @@ func (t *Transmitter) handleEmit(c echo.Context) error {
 		return err
 	}
 	return JSON(c, http.StatusAccepted, map[string]any{"accepted": accepted})
+}
+
+func (t *Transmitter) handleSETErrors(c echo.Context) error {
+	id, err := streams.ParseID(c.Param("stream_id"))
+	if err != nil {
+		return NotFound()
+	}
+	errs, err := t.SETErrors(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	return JSON(c, http.StatusOK, map[string]any{"stream_id": id, "set_errors": errs})
 }

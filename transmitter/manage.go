@@ -21,6 +21,7 @@ func (t *Transmitter) own(ctx context.Context, p Principal, id streams.ID) (*str
 	if s.Owner != p.ClientID {
 		return nil, NotFound()
 	}
+	t.Touch(ctx, id)
 	return s, nil
 }
 
@@ -36,6 +37,7 @@ func (t *Transmitter) update(ctx context.Context, p Principal, id streams.ID, ch
 		return nil, protocolError(err)
 	}
 	t.routes.invalidate()
+	t.Touch(ctx, id)
 	return s, nil
 }
 
@@ -140,7 +142,6 @@ func (t *Transmitter) Status(ctx context.Context, p Principal, id streams.ID) (s
 	if err != nil {
 		return schemas.StreamStatusResponse{}, err
 	}
-	t.touch(ctx, s)
 	return s.StatusResponse(), nil
 }
 
@@ -159,7 +160,7 @@ func (t *Transmitter) SetStatus(ctx context.Context, p Principal, body []byte) (
 		return schemas.StreamStatusResponse{}, BadRequest("status must be enabled, paused or disabled")
 	}
 	s, err := t.update(ctx, p, id, func(s *streams.Stream) error {
-		s.Status, s.StatusReason = req.Status, req.Reason
+		s.Status, s.StatusReason, s.PausedForInactivity = req.Status, req.Reason, false
 		s.UpdatedAt, s.LastActivity = t.now(), t.now()
 		return nil
 	})
@@ -176,15 +177,11 @@ func (t *Transmitter) SetStatus(ctx context.Context, p Principal, body []byte) (
 	return s.StatusResponse(), nil
 }
 
-// touch records receiver activity on a stream for the inactivity timer (SSF 1.0 §8.1.1); failures only log.
-func (t *Transmitter) touch(ctx context.Context, s *streams.Stream) {
-	if s.Config.InactivityTimeout == 0 {
-		return
+// SETErrors lists the SETs the receiver of a stream of p reported as invalid through setErrs (RFC 8936 §2.4), so
+// that operators can see what receivers refuse.
+func (t *Transmitter) SETErrors(ctx context.Context, p Principal, id streams.ID) ([]streams.DeliveryError, error) {
+	if _, err := t.own(ctx, p, id); err != nil {
+		return nil, err
 	}
-	if _, err := t.store.UpdateStream(ctx, s.ID(), func(s *streams.Stream) error {
-		s.LastActivity = t.now()
-		return nil
-	}); err != nil {
-		t.log.Warn("record stream activity", "stream_id", s.ID(), "err", err)
-	}
+	return t.queue.Rejected(ctx, id)
 }

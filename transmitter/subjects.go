@@ -54,8 +54,7 @@ func (t *Transmitter) setSubject(ctx context.Context, p Principal, body []byte, 
 	if err != nil {
 		return err
 	}
-	s, err := t.own(ctx, p, id)
-	if err != nil {
+	if _, err := t.own(ctx, p, id); err != nil {
 		return err
 	}
 	if self, err := streams.StreamSubject(id); err == nil && self.Equal(subject) {
@@ -65,6 +64,5 @@ func (t *Transmitter) setSubject(ctx context.Context, p Principal, body []byte, 
 		return protocolError(err)
 	}
 	t.routes.invalidate()
-	t.touch(ctx, s)
 	return nil
 }

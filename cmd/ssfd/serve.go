@@ -46,6 +46,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "loopback host:port of the embedded NATS server")
 	f.DurationVar(&cfg.PollTimeout, "poll-timeout", cfg.PollTimeout, "how long a long poll waits for a SET")
 	f.DurationVar(&cfg.MinVerificationInterval, "min-verification-interval", cfg.MinVerificationInterval, "least time between two verification requests of a stream")
+	f.DurationVar(&cfg.InactivityTimeout, "inactivity-timeout", cfg.InactivityTimeout, "inactivity_timeout of new streams; a stream without receiver activity for that long is paused (0: never)")
 	f.StringSliceVar(&cfg.SigningAlgorithms, "signing-alg", cfg.SigningAlgorithms, "SET signing algorithms; the first is the default")
 	return cmd
 }

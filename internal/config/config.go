@@ -33,6 +33,8 @@ type Config struct {
 	SigningAlgorithms []string
 	// MinVerificationInterval is the stream configuration's min_verification_interval.
 	MinVerificationInterval time.Duration
+	// InactivityTimeout is the inactivity_timeout of new streams; 0 means none.
+	InactivityTimeout time.Duration
 	// PollTimeout is how long a long poll waits.
 	PollTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown.
@@ -135,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PollTimeout < time.Second || c.PollTimeout > 5*time.Minute {
 		bad("poll_timeout", "%s must be between 1s and 5m", c.PollTimeout)
+	}
+	if c.InactivityTimeout != 0 && c.InactivityTimeout < time.Second {
+		bad("inactivity_timeout", "%s must be 0 (none) or at least 1s", c.InactivityTimeout)
 	}
 	if c.MinVerificationInterval < 0 {
 		bad("min_verification_interval", "must not be negative")

@@ -23,7 +23,7 @@ import (
 // harness is a real ssfd server on loopback ports with a bbolt file and an embedded NATS server in a temporary
 // directory, and a client that speaks SSF to it over HTTP.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *server.Server
 	base   string
 	issuer string
@@ -31,7 +31,7 @@ type harness struct {
 	client *receiver.Client
 }
 
-func newHarness(t *testing.T, change ...func(*config.Config)) *harness {
+func newHarness(t testing.TB, change ...func(*config.Config)) *harness {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()

@@ -75,11 +75,12 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	waker := poll.NewWaker()
 	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.db, s.db, ks,
 		transmitter.WithNotifier(waker), transmitter.WithLogger(log),
-		transmitter.WithMinVerificationInterval(cfg.MinVerificationInterval))
+		transmitter.WithMinVerificationInterval(cfg.MinVerificationInterval),
+		transmitter.WithInactivityTimeout(cfg.InactivityTimeout))
 	if err != nil {
 		return nil, err
 	}
-	pollServer := poll.NewServer(s.db, s.db, waker, poll.WithTimeout(cfg.PollTimeout))
+	pollServer := poll.NewServer(s.db, s.db, waker, poll.WithTimeout(cfg.PollTimeout), poll.WithActivity(s.tx.Touch))
 	e := s.newEcho()
 	s.tx.Register(e, tokens)
 	pollServer.Register(e, s.tx.BasePath(), tokens)
@@ -222,6 +223,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	s.printWelcome(out)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve() }()
+	if cfg.InactivityTimeout > 0 {
+		go s.tx.RunInactivityChecks(ctx, min(cfg.InactivityTimeout/10, time.Minute))
+	}
 	select {
 	case err := <-errc:
 		s.close()

@@ -258,3 +258,26 @@ func TestSubjectsDecideWhichStreamsCarryAnEvent(t *testing.T) {
 		t.Fatalf("a re-added subject is carried again: %s", out)
 	}
 }
+
+func TestSetErrsAreRecordedForOperators(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.createPollStream()
+	if status, out := h.emit(revoked); status != http.StatusAccepted {
+		t.Fatalf("emit: %d %s", status, out)
+	}
+	got := h.poll(cfg, schemas.PollRequest{ReturnImmediately: true})
+	var jti string
+	for j := range got.Sets {
+		jti = j
+	}
+	zero := 0
+	h.poll(cfg, schemas.PollRequest{MaxEvents: &zero, ReturnImmediately: true,
+		SetErrs: map[string]schemas.SETError{jti: {Err: schemas.ErrInvalidKey, Description: "unknown kid"}}})
+	if again := h.poll(cfg, schemas.PollRequest{ReturnImmediately: true}); len(again.Sets) != 0 {
+		t.Fatal("a SET reported in setErrs must not be delivered again")
+	}
+	status, _, body := h.call(http.MethodGet, "/api/v1/streams/"+cfg.StreamID+"/set-errors", h.token, nil)
+	if status != http.StatusOK || !strings.Contains(string(body), `"jti":"`+jti+`"`) || !strings.Contains(string(body), `"err":"invalid_key"`) {
+		t.Fatalf("set-errors: %d %s", status, body)
+	}
+}

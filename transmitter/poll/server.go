@@ -22,10 +22,11 @@ const MaxBatch = 1000
 // are returned oldest first; a long poll waits until one is queued. Unacknowledged SETs are returned again on
 // the next poll (at-least-once), so a receiver acknowledges in its next request.
 type Server struct {
-	store   streams.Store
-	queue   streams.Queue
-	waker   *Waker
-	timeout time.Duration
+	store    streams.Store
+	queue    streams.Queue
+	waker    *Waker
+	timeout  time.Duration
+	activity func(context.Context, streams.ID)
 }
 
 // Option configures a Server.
@@ -33,6 +34,12 @@ type Option func(*Server)
 
 // WithTimeout sets the long-poll timeout (default DefaultTimeout).
 func WithTimeout(d time.Duration) Option { return func(s *Server) { s.timeout = d } }
+
+// WithActivity sets what is told that a receiver polled a stream (transmitter.Touch, for the inactivity timer:
+// a poll is activity on a poll stream, spec/ssf.md INA-02).
+func WithActivity(f func(context.Context, streams.ID)) Option {
+	return func(s *Server) { s.activity = f }
+}
 
 // NewServer returns a poll server over the stream store and queue, woken by waker.
 func NewServer(store streams.Store, queue streams.Queue, waker *Waker, opts ...Option) *Server {
@@ -48,6 +55,9 @@ func NewServer(store streams.Store, queue streams.Queue, waker *Waker, opts ...O
 func (s *Server) Poll(ctx context.Context, p transmitter.Principal, id streams.ID, req *schemas.PollRequest) (*schemas.PollResponse, error) {
 	if _, err := s.owned(ctx, p, id); err != nil {
 		return nil, err
+	}
+	if s.activity != nil {
+		s.activity(ctx, id)
 	}
 	if err := s.acknowledge(ctx, id, req); err != nil {
 		return nil, err

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCLIAgainstARealServer drives the README's first steps with the CLI: create a stream, emit, poll and
+// acknowledge, verify the SET, and see the stream empty.
+func TestCLIAgainstARealServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	srv := startChild(t, dir, addr)
+	common := []string{"--url", srv.url, "--token-file", filepath.Join(dir, "admin.token")}
+	code, out, errOut := runCLI(t, "", append([]string{"stream", "create", "--description", "tour"}, common...)...)
+	if code != 0 {
+		t.Fatalf("stream create: %d %s", code, errOut)
+	}
+	var cfg struct {
+		StreamID string `json:"stream_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil || cfg.StreamID == "" {
+		t.Fatalf("stream create printed %q: %v", out, err)
+	}
+	code, out, errOut = runCLI(t, "", append([]string{"emit", "--type", "session-revoked",
+		"--subject", `{"format":"email","email":"ada@example.com"}`, "--event", `{"initiating_entity":"admin"}`}, common...)...)
+	if code != 0 || !strings.Contains(out, cfg.StreamID) {
+		t.Fatalf("emit: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "", append([]string{"poll", "--stream", cfg.StreamID, "--ack"}, common...)...)
+	if code != 0 || !strings.Contains(out, "session-revoked") || !strings.Contains(errOut, "acknowledged 1") {
+		t.Fatalf("poll: %d %s %s", code, out, errOut)
+	}
+	var polled struct {
+		SET string `json:"set"`
+	}
+	if err := json.Unmarshal([]byte(out), &polled); err != nil || polled.SET == "" {
+		t.Fatalf("poll printed %q: %v", out, err)
+	}
+	code, _, errOut = runCLI(t, "", "set", "verify", "--jwks", srv.url+"/jwks.json", "--iss", srv.url, "--aud", "admin", polled.SET)
+	if code != 0 {
+		t.Fatalf("set verify: %d %s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "", append([]string{"poll", "--stream", cfg.StreamID}, common...)...)
+	if code != 0 || !strings.Contains(errOut, "no SETs waiting") {
+		t.Fatalf("poll after ack: %d %s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "", append([]string{"stream", "status", cfg.StreamID, "--set", "Paused"}, common...)...)
+	if code != 2 || !strings.Contains(errOut, "400") {
+		t.Fatalf("a bad status is refused with the transmitter's answer: %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,66 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssfd/ssfd/internal/config"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	cfg := config.Default()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IssuerURL() != "http://127.0.0.1:8080" {
+		t.Fatalf("issuer = %s", cfg.IssuerURL())
+	}
+}
+
+func TestValidateReportsEveryProblemByField(t *testing.T) {
+	cfg := config.Default()
+	cfg.HTTPAddr = "nope"
+	cfg.Issuer = "https://tx.example.net/?q=1"
+	cfg.NATSListen = "10.0.0.1:4222"
+	cfg.SigningAlgorithms = []string{"HS256"}
+	cfg.PollTimeout = time.Hour
+	cfg.Tokens = []config.Token{{ClientID: ""}}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, field := range []string{"http_addr", "issuer", "nats_listen", "signing_algorithms", "poll_timeout", "tokens[0]", "tokens[0].client_id"} {
+		if !strings.Contains(err.Error(), field+":") {
+			t.Errorf("no problem reported for %s in %v", field, err)
+		}
+	}
+}
+
+func TestPlainHTTPIssuerNeedsDev(t *testing.T) {
+	cfg := config.Default()
+	cfg.Issuer = "http://tx.example.net"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "https") {
+		t.Fatalf("err = %v", err)
+	}
+	cfg.Dev = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnvironmentOverridesDefaults(t *testing.T) {
+	env := map[string]string{"SSFD_DATA_DIR": "/var/lib/ssfd", "SSFD_POLL_TIMEOUT": "10s", "SSFD_DEV": "true"}
+	cfg := config.Default()
+	if err := cfg.FromEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/ssfd" || cfg.PollTimeout != 10*time.Second || !cfg.Dev {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	env = map[string]string{"SSFD_POLL_TIMEOUT": "soon", "SSFD_DEV": "maybe"}
+	err := cfg.FromEnv(func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "SSFD_POLL_TIMEOUT") || !strings.Contains(err.Error(), "SSFD_DEV") {
+		t.Fatalf("err = %v", err)
+	}
+}
