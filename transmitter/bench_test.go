@@ -25,6 +25,10 @@ func (r ringSigner) Sign(_ string, claims []byte) (string, error) {
 func (r ringSigner) Algorithms() []string  { return []string{string(r.ring.Algorithm())} }
 func (r ringSigner) JWKS() ([]byte, error) { return json.Marshal(r.ring.JWKS()) }
 
+// commitWindow is the storage's commit window in these benchmarks: 0, as ssfd serve ships. BENCHMARKS.md notes
+// what a window of a few milliseconds changes.
+var commitWindow time.Duration
+
 var rings sync.Map // keys.Algorithm → *keys.Ring, generated once per run
 
 func ring(b *testing.B, alg keys.Algorithm) *keys.Ring {
@@ -68,7 +72,7 @@ func rawSignRate(b *testing.B, r *keys.Ring) float64 {
 
 // newTransmitter builds a transmitter on a bbolt file with n poll streams that carry session-revoked.
 func newTransmitter(b *testing.B, alg keys.Algorithm, n int) *transmitter.Transmitter {
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "ssfd.db"))
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "ssfd.db"), bolt.WithCommitWindow(commitWindow))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package transmitter
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
@@ -14,33 +15,35 @@ type route struct {
 	subjects []streams.SubjectEntry
 }
 
-// routeCache holds the routing table in memory, so that an emit costs no storage read. Every change to a
-// stream or its subjects invalidates it; the next emit reloads it from the store.
+// routeCache holds the routing table in memory, so that an emit costs no storage read and no lock: emits read it
+// through an atomic pointer. Every change to a stream or its subjects invalidates it (under the mutex, so a
+// reload that read the old state can never be stored after the invalidation); the next emit reloads it.
 type routeCache struct {
-	mu    sync.Mutex
-	table []route
-	valid bool
-	load  func(context.Context) ([]route, error)
+	cur  atomic.Pointer[[]route]
+	mu   sync.Mutex
+	load func(context.Context) ([]route, error)
 }
 
 func (c *routeCache) get(ctx context.Context) ([]route, error) {
+	if p := c.cur.Load(); p != nil {
+		return *p, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.valid {
-		return c.table, nil
+	if p := c.cur.Load(); p != nil {
+		return *p, nil
 	}
 	table, err := c.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.table, c.valid = table, true
+	c.cur.Store(&table)
 	return table, nil
 }
 
 func (c *routeCache) invalidate() {
 	c.mu.Lock()
-	c.valid = false
-	c.table = nil
+	c.cur.Store(nil)
 	c.mu.Unlock()
 }
 

@@ -30,3 +30,22 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: %d %q", code, out)
 	}
 }
+
+func TestServeRefusesABadConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/ssfd.yaml"
+	if err := os.WriteFile(file, []byte("http_addr: nowhere\npoll_tiemout: 5s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "", "serve", "--config", file, "--data-dir", dir)
+	if code != 2 || !strings.Contains(errOut, "poll_tiemout") {
+		t.Fatalf("a misspelt key: %d %q", code, errOut)
+	}
+	if err := os.WriteFile(file, []byte("http_addr: nowhere\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCLI(t, "", "serve", "--config", file, "--data-dir", dir, "--signing-alg", "HS256")
+	if code != 2 || !strings.Contains(errOut, "http_addr") || !strings.Contains(errOut, "signing_algorithms") {
+		t.Fatalf("every bad field is reported: %d %q", code, errOut)
+	}
+}

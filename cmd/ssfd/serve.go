@@ -13,20 +13,42 @@ import (
 )
 
 func newServeCommand() *cobra.Command {
-	// Defaults, then the environment: flags are declared with these values as defaults, so a flag given on the
-	// command line wins over both.
-	cfg := config.Default()
-	envErr := cfg.FromEnv(os.Getenv)
+	var configFile string
+	flags := config.Default() // what the flags hold; only flags given on the command line are applied
+	var cfg config.Config
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the transmitter (and later the receiver and issuer) with embedded storage and NATS",
+		Short: "Run the transmitter with embedded storage and NATS",
 		Long: "Run ssfd: a bbolt file and, unless --nats-url is given, an in-process NATS server with JetStream,\n" +
-			"both under --data-dir. Settings come from defaults, then SSFD_* environment variables, then flags.\n" +
-			"SIGINT or SIGTERM shut it down gracefully.",
+			"both under --data-dir. Settings come from defaults, then --config FILE (YAML), then SSFD_*\n" +
+			"environment variables, then flags. SIGINT or SIGTERM shut it down gracefully.",
 		Args: cobra.NoArgs,
-		PreRunE: func(*cobra.Command, []string) error {
-			if envErr != nil {
-				return envErr
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			cfg = config.Default()
+			if configFile != "" {
+				if err := cfg.LoadFile(configFile); err != nil {
+					return err
+				}
+			}
+			if err := cfg.FromEnv(os.Getenv); err != nil {
+				return err
+			}
+			apply := map[string]func(){
+				"data-dir":                  func() { cfg.DataDir = flags.DataDir },
+				"http-addr":                 func() { cfg.HTTPAddr = flags.HTTPAddr },
+				"issuer":                    func() { cfg.Issuer = flags.Issuer },
+				"dev":                       func() { cfg.Dev = flags.Dev },
+				"nats-url":                  func() { cfg.NATSURL = flags.NATSURL },
+				"nats-listen":               func() { cfg.NATSListen = flags.NATSListen },
+				"poll-timeout":              func() { cfg.PollTimeout = flags.PollTimeout },
+				"min-verification-interval": func() { cfg.MinVerificationInterval = flags.MinVerificationInterval },
+				"inactivity-timeout":        func() { cfg.InactivityTimeout = flags.InactivityTimeout },
+				"signing-alg":               func() { cfg.SigningAlgorithms = flags.SigningAlgorithms },
+			}
+			for name, set := range apply {
+				if cmd.Flags().Changed(name) {
+					set()
+				}
 			}
 			return cfg.Validate()
 		},
@@ -38,15 +60,16 @@ func newServeCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the bbolt file, keys and the embedded NATS store")
-	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "host:port of the HTTP API")
-	f.StringVar(&cfg.Issuer, "issuer", cfg.Issuer, "issuer URL of the transmitter (default http://<http-addr>)")
-	f.BoolVar(&cfg.Dev, "dev", cfg.Dev, "development mode: plain http and loopback targets allowed, admin token in <data-dir>/admin.token")
-	f.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "connect to this NATS server instead of starting an embedded one")
-	f.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "loopback host:port of the embedded NATS server")
-	f.DurationVar(&cfg.PollTimeout, "poll-timeout", cfg.PollTimeout, "how long a long poll waits for a SET")
-	f.DurationVar(&cfg.MinVerificationInterval, "min-verification-interval", cfg.MinVerificationInterval, "least time between two verification requests of a stream")
-	f.DurationVar(&cfg.InactivityTimeout, "inactivity-timeout", cfg.InactivityTimeout, "inactivity_timeout of new streams; a stream without receiver activity for that long is paused (0: never)")
-	f.StringSliceVar(&cfg.SigningAlgorithms, "signing-alg", cfg.SigningAlgorithms, "SET signing algorithms; the first is the default")
+	f.StringVar(&configFile, "config", "", "YAML configuration file")
+	f.StringVar(&flags.DataDir, "data-dir", flags.DataDir, "directory for the bbolt file, keys and the embedded NATS store (env SSFD_DATA_DIR)")
+	f.StringVar(&flags.HTTPAddr, "http-addr", flags.HTTPAddr, "host:port of the HTTP API (env SSFD_HTTP_ADDR)")
+	f.StringVar(&flags.Issuer, "issuer", flags.Issuer, "issuer URL of the transmitter, default http://<http-addr> (env SSFD_ISSUER)")
+	f.BoolVar(&flags.Dev, "dev", flags.Dev, "development mode: plain http allowed, admin token in <data-dir>/admin.token (env SSFD_DEV)")
+	f.StringVar(&flags.NATSURL, "nats-url", flags.NATSURL, "connect to this NATS server instead of starting an embedded one (env SSFD_NATS_URL)")
+	f.StringVar(&flags.NATSListen, "nats-listen", flags.NATSListen, "loopback host:port of the embedded NATS server (env SSFD_NATS_LISTEN)")
+	f.DurationVar(&flags.PollTimeout, "poll-timeout", flags.PollTimeout, "how long a long poll waits for a SET (env SSFD_POLL_TIMEOUT)")
+	f.DurationVar(&flags.MinVerificationInterval, "min-verification-interval", flags.MinVerificationInterval, "least time between two verification requests of a stream (env SSFD_MIN_VERIFICATION_INTERVAL)")
+	f.DurationVar(&flags.InactivityTimeout, "inactivity-timeout", flags.InactivityTimeout, "inactivity_timeout of new streams; an inactive stream is paused (0: never)")
+	f.StringSliceVar(&flags.SigningAlgorithms, "signing-alg", flags.SigningAlgorithms, "SET signing algorithms; the first is the default")
 	return cmd
 }

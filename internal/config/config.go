@@ -16,37 +16,37 @@ import (
 // flags, and check it with Validate.
 type Config struct {
 	// DataDir holds the bbolt file, the signing keys, the embedded NATS store and, with Dev, admin.token.
-	DataDir string
+	DataDir string `yaml:"data_dir"`
 	// HTTPAddr is where the HTTP API listens.
-	HTTPAddr string
+	HTTPAddr string `yaml:"http_addr"`
 	// Issuer is the transmitter's issuer URL; default http://<HTTPAddr>.
-	Issuer string
+	Issuer string `yaml:"issuer"`
 	// Dev allows plain http and loopback targets and writes an admin token to <DataDir>/admin.token.
-	Dev bool
+	Dev bool `yaml:"dev"`
 	// NATSURL points at an existing NATS server or cluster; empty starts an embedded server.
-	NATSURL string
+	NATSURL string `yaml:"nats_url"`
 	// NATSListen is the loopback address of the embedded NATS server.
-	NATSListen string
+	NATSListen string `yaml:"nats_listen"`
 	// Tokens are static bearer tokens for the management, poll and intake APIs.
-	Tokens []Token
+	Tokens []Token `yaml:"tokens"`
 	// SigningAlgorithms are the algorithms SETs may be signed with; the first is the default (RS256 for interop).
-	SigningAlgorithms []string
+	SigningAlgorithms []string `yaml:"signing_algorithms"`
 	// MinVerificationInterval is the stream configuration's min_verification_interval.
-	MinVerificationInterval time.Duration
+	MinVerificationInterval time.Duration `yaml:"min_verification_interval"`
 	// InactivityTimeout is the inactivity_timeout of new streams; 0 means none.
-	InactivityTimeout time.Duration
+	InactivityTimeout time.Duration `yaml:"inactivity_timeout"`
 	// PollTimeout is how long a long poll waits.
-	PollTimeout time.Duration
+	PollTimeout time.Duration `yaml:"poll_timeout"`
 	// ShutdownTimeout bounds the graceful shutdown.
-	ShutdownTimeout time.Duration
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
 // Token is a static bearer token: its value (or a file holding it), the client it stands for, and its scopes.
 type Token struct {
-	Value    string
-	File     string
-	ClientID string
-	Scopes   []string
+	Value    string   `yaml:"value"`
+	File     string   `yaml:"file"`
+	ClientID string   `yaml:"client_id"`
+	Scopes   []string `yaml:"scopes"`
 }
 
 // Default returns the defaults: data in ./data, HTTP on 127.0.0.1:8080, embedded NATS on 127.0.0.1:4222.
@@ -64,7 +64,7 @@ func Default() Config {
 
 // FromEnv overrides fields from SSFD_* variables read through getenv (os.Getenv in the process): SSFD_DATA_DIR,
 // SSFD_HTTP_ADDR, SSFD_ISSUER, SSFD_DEV, SSFD_NATS_URL, SSFD_NATS_LISTEN, SSFD_POLL_TIMEOUT,
-// SSFD_MIN_VERIFICATION_INTERVAL. It reports every value it cannot read.
+// SSFD_MIN_VERIFICATION_INTERVAL, SSFD_INACTIVITY_TIMEOUT. It reports every value it cannot read.
 func (c *Config) FromEnv(getenv func(string) string) error {
 	var errs []error
 	str := func(name string, dst *string) {
@@ -89,6 +89,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	str("SSFD_NATS_LISTEN", &c.NATSListen)
 	dur("SSFD_POLL_TIMEOUT", &c.PollTimeout)
 	dur("SSFD_MIN_VERIFICATION_INTERVAL", &c.MinVerificationInterval)
+	dur("SSFD_INACTIVITY_TIMEOUT", &c.InactivityTimeout)
 	if v := getenv("SSFD_DEV"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -64,3 +64,29 @@ func TestEnvironmentOverridesDefaults(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestLoadReadsYAMLAndRefusesUnknownKeys(t *testing.T) {
+	cfg := config.Default()
+	err := cfg.Load([]byte(`
+data_dir: /var/lib/ssfd
+issuer: https://ssf.example.net
+poll_timeout: 10s
+tokens:
+  - client_id: receiver-a
+    file: /run/secrets/rx-a
+    scopes: [ssf.read, ssf.manage]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/ssfd" || cfg.PollTimeout != 10*time.Second || cfg.HTTPAddr != "127.0.0.1:8080" ||
+		len(cfg.Tokens) != 1 || cfg.Tokens[0].Scopes[1] != "ssf.manage" {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Load([]byte("data_dri: /tmp\n")); err == nil || !strings.Contains(err.Error(), "data_dri") {
+		t.Fatalf("a misspelt key must be refused: %v", err)
+	}
+}
