@@ -49,7 +49,7 @@ bench:
 ## fuzz: every fuzz target for FUZZTIME each (default 30s)
 fuzz:
 	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
-	  pkg=./$$(dirname $$file); \
+	  pkg=$$(dirname $$file); \
 	  for target in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' $$file | sed 's/^func //'); do \
 	    echo "== $$pkg $$target ($(FUZZTIME))"; \
 	    $(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg; \

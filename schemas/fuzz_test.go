@@ -115,3 +115,40 @@ func FuzzValidateEvent(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePollRequest: poll requests from the network parse or fail with ErrInvalid, never panic, and what
+// parses has no negative maxEvents.
+func FuzzParsePollRequest(f *testing.F) {
+	f.Add([]byte(`{"maxEvents":0,"returnImmediately":true,"ack":["a"],"setErrs":{"b":{"err":"invalid_key","description":"x"}}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := schemas.ParsePollRequest(data)
+		if err != nil {
+			if !errors.Is(err, schemas.ErrInvalid) {
+				t.Fatalf("error without ErrInvalid: %v", err)
+			}
+			return
+		}
+		if r.MaxEvents != nil && *r.MaxEvents < 0 {
+			t.Fatal("negative maxEvents accepted")
+		}
+	})
+}
+
+// FuzzParsePollResponse: poll responses from a transmitter parse or fail with ErrInvalid, never panic.
+func FuzzParsePollResponse(f *testing.F) {
+	f.Add([]byte(`{"sets":{"a":"x.y.z"},"moreAvailable":true}`))
+	f.Add([]byte(`{"sets":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := schemas.ParsePollResponse(data)
+		if err != nil {
+			if !errors.Is(err, schemas.ErrInvalid) {
+				t.Fatalf("error without ErrInvalid: %v", err)
+			}
+			return
+		}
+		if r.Sets == nil {
+			t.Fatal("a parsed response always has sets")
+		}
+	})
+}
