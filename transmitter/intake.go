@@ -238,12 +238,21 @@ func (t *Transmitter) sealAll(jobs []sealJob) ([]streams.Item, error) {
 	return items, nil
 }
 
-// enqueue stores items durably and wakes the long polls of their streams.
+// enqueue stores items durably and wakes the long polls of their streams. A stream deleted after the routing
+// table was read makes the queue refuse the whole call; its SETs are then dropped (a deleted stream holds
+// nothing) and the rest are queued again.
 func (t *Transmitter) enqueue(ctx context.Context, items []streams.Item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	if err := t.queue.Enqueue(ctx, items); err != nil {
+	err := t.queue.Enqueue(ctx, items)
+	if errors.Is(err, streams.ErrNotFound) {
+		t.routes.invalidate()
+		if items, err = t.withoutDeletedStreams(ctx, items); err == nil && len(items) > 0 {
+			err = t.queue.Enqueue(ctx, items)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("transmitter: queue SETs: %w", err)
 	}
 	if t.notifier != nil {
@@ -258,4 +267,25 @@ func (t *Transmitter) enqueue(ctx context.Context, items []streams.Item) error {
 		t.notifier.Notify(ids...)
 	}
 	return nil
+}
+
+// withoutDeletedStreams drops the items of streams that no longer exist.
+func (t *Transmitter) withoutDeletedStreams(ctx context.Context, items []streams.Item) ([]streams.Item, error) {
+	exists := map[streams.ID]bool{}
+	kept := items[:0:0]
+	for _, it := range items {
+		ok, checked := exists[it.Stream]
+		if !checked {
+			_, err := t.store.GetStream(ctx, it.Stream)
+			if err != nil && !errors.Is(err, streams.ErrNotFound) {
+				return nil, err
+			}
+			ok = err == nil
+			exists[it.Stream] = ok
+		}
+		if ok {
+			kept = append(kept, it)
+		}
+	}
+	return kept, nil
 }

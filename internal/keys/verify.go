@@ -35,6 +35,7 @@ type KeySource interface {
 
 type staticKeys struct{ j *JWKS }
 
+// Key returns the key with kid from the fixed set.
 func (s staticKeys) Key(_ context.Context, kid string) (*Key, error) {
 	if k, ok := s.j.Key(kid); ok {
 		return k, nil

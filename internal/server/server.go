@@ -37,6 +37,7 @@ type Server struct {
 	ln       net.Listener
 	http     *http.Server
 	tx       *transmitter.Transmitter
+	waker    *poll.Waker
 	adminTok string
 }
 
@@ -72,15 +73,15 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	waker := poll.NewWaker()
+	s.waker = poll.NewWaker()
 	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.db, s.db, ks,
-		transmitter.WithNotifier(waker), transmitter.WithLogger(log),
+		transmitter.WithNotifier(s.waker), transmitter.WithLogger(log),
 		transmitter.WithMinVerificationInterval(cfg.MinVerificationInterval),
 		transmitter.WithInactivityTimeout(cfg.InactivityTimeout))
 	if err != nil {
 		return nil, err
 	}
-	pollServer := poll.NewServer(s.db, s.db, waker, poll.WithTimeout(cfg.PollTimeout), poll.WithActivity(s.tx.Touch))
+	pollServer := poll.NewServer(s.db, s.db, s.waker, poll.WithTimeout(cfg.PollTimeout), poll.WithActivity(s.tx.Touch))
 	e := s.newEcho()
 	s.tx.Register(e, tokens)
 	pollServer.Register(e, s.tx.BasePath(), tokens)
@@ -191,9 +192,10 @@ func (s *Server) Serve() error {
 	return err
 }
 
-// Shutdown stops accepting requests, lets running ones (long polls included) finish within ctx, then closes
-// NATS and storage.
+// Shutdown stops accepting requests, answers waiting long polls at once, lets running requests finish within
+// ctx, then closes NATS and storage.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.waker.Close()
 	err := s.http.Shutdown(ctx)
 	s.close()
 	return err

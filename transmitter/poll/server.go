@@ -81,6 +81,8 @@ func (s *Server) Poll(ctx context.Context, p transmitter.Principal, id streams.I
 		case <-woken:
 		case <-timer.C:
 			return resp, nil
+		case <-s.waker.closed:
+			return resp, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

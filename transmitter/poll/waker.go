@@ -9,12 +9,20 @@ import (
 // Waker wakes the long polls of a stream when SETs are queued for it or its status changes. It implements
 // transmitter.Notifier. The zero value is not usable; call NewWaker.
 type Waker struct {
-	mu    sync.Mutex
-	chans map[streams.ID]chan struct{}
+	mu     sync.Mutex
+	chans  map[streams.ID]chan struct{}
+	closed chan struct{}
+	once   sync.Once
 }
 
 // NewWaker returns a Waker with no waiting polls.
-func NewWaker() *Waker { return &Waker{chans: map[streams.ID]chan struct{}{}} }
+func NewWaker() *Waker {
+	return &Waker{chans: map[streams.ID]chan struct{}{}, closed: make(chan struct{})}
+}
+
+// Close ends every waiting long poll (each answers with what it has, usually nothing) and every later one at
+// once: the server is shutting down and should not wait out the long-poll timeout.
+func (w *Waker) Close() { w.once.Do(func() { close(w.closed) }) }
 
 // Notify wakes every poll waiting on the given streams.
 func (w *Waker) Notify(ids ...streams.ID) {
@@ -39,4 +47,12 @@ func (w *Waker) wait(id streams.ID) <-chan struct{} {
 		w.chans[id] = ch
 	}
 	return ch
+}
+
+// Waiting reports whether a long poll is waiting on id.
+func (w *Waker) Waiting(id streams.ID) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.chans[id]
+	return ok
 }
