@@ -32,11 +32,13 @@ func (c ErrorCode) Known() bool {
 	return false
 }
 
-// Permanent reports whether a transmitter should stop retrying a SET answered with c (spec/ssf.md PU-23):
-// the SET or the configuration is wrong, and sending it again cannot help.
+// Permanent reports whether a transmitter should stop retrying a SET answered with c and dead-letter it
+// (spec/ssf.md PU-23): the SET, the keys or the configuration is wrong, and sending the same SET again cannot
+// help until an operator fixes it and redrives the dead letter. authentication_failed and access_denied may be
+// transient (credentials being refreshed) and are retried.
 func (c ErrorCode) Permanent() bool {
 	switch c {
-	case ErrInvalidRequest, ErrInvalidIssuer, ErrInvalidAudience, ErrInvalidState:
+	case ErrInvalidRequest, ErrInvalidKey, ErrInvalidIssuer, ErrInvalidAudience, ErrInvalidState:
 		return true
 	}
 	return false

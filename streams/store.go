@@ -51,13 +51,17 @@ type Item struct {
 	Queued time.Time
 }
 
-// DeliveryError is a SET a receiver reported as invalid in setErrs (RFC 8936 §2.4), kept for operators.
+// DeliveryError is a dead letter: a SET that will not be delivered as it is, because the receiver reported it as
+// invalid (poll setErrs, RFC 8936 §2.4; push 400 with a permanent code, RFC 8935 §2.3) or because it was
+// retried for too long. It keeps the SET, so that an operator can inspect it and send it again.
 type DeliveryError struct {
 	// JTI identifies the SET.
 	JTI string `json:"jti"`
-	// Error is the receiver's error code and description.
+	// SET is the signed SET, when the queue still held it.
+	SET string `json:"set,omitempty"`
+	// Error is the receiver's error code and description, or the transmitter's reason.
 	Error schemas.SETError `json:"error"`
-	// At is when the receiver reported it.
+	// At is when the SET became a dead letter.
 	At time.Time `json:"at"`
 }
 
@@ -70,10 +74,16 @@ type Queue interface {
 	Pending(ctx context.Context, id ID, max int) (items []Item, more bool, err error)
 	// Ack removes acknowledged SETs; an unknown jti is ignored (spec/ssf.md PO-12).
 	Ack(ctx context.Context, id ID, jtis []string) error
-	// Reject removes SETs the receiver reported as invalid and records why (RFC 8936 §2.4).
+	// Reject moves SETs from the queue to the stream's dead letters with the reason given, keeping the SET.
+	// A jti that is not queued is still recorded, without a SET (RFC 8936 §2.4 lets receivers name any jti).
 	Reject(ctx context.Context, id ID, errs []DeliveryError) error
-	// Rejected lists the recorded delivery errors of a stream, oldest first.
+	// Rejected lists the dead letters of a stream, oldest first.
 	Rejected(ctx context.Context, id ID) ([]DeliveryError, error)
+	// Redrive moves dead letters that still have their SET back to the end of the queue; an empty jtis means all.
+	// It returns how many it moved.
+	Redrive(ctx context.Context, id ID, jtis []string) (int, error)
+	// DropRejected deletes dead letters; an empty jtis means all. It returns how many it deleted.
+	DropRejected(ctx context.Context, id ID, jtis []string) (int, error)
 	// Depth returns the number of unacknowledged SETs of a stream.
 	Depth(ctx context.Context, id ID) (int, error)
 	// Purge removes every SET and recorded error of a stream.

@@ -1,7 +1,9 @@
 package transmitter
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -32,7 +34,10 @@ func (t *Transmitter) Register(e *echo.Echo, tv TokenVerifier) {
 	g.POST(escapeColon(PathRemoveSubject), t.handleRemoveSubject, manage)
 	g.POST(PathVerification, t.handleVerify, manage)
 	e.POST("/api/v1/events", t.handleEmit, emit)
-	e.GET("/api/v1/streams/:stream_id/set-errors", t.handleSETErrors, read)
+	e.GET("/api/v1/streams/:stream_id/dead-letters", t.handleDeadLetters, read)
+	e.GET("/api/v1/streams/:stream_id/dead-letters/:jti", t.handleDeadLetter, read)
+	e.POST("/api/v1/streams/:stream_id/dead-letters/redrive", t.handleRedrive, manage)
+	e.DELETE("/api/v1/streams/:stream_id/dead-letters", t.handlePurgeDeadLetters, manage)
 }
 
 // escapeColon keeps echo from reading ":add" in /ssf/subjects:add as a path parameter.
@@ -244,14 +249,77 @@ func (t *Transmitter) handleEmit(c echo.Context) error {
 	return JSON(c, http.StatusAccepted, map[string]any{"accepted": accepted})
 }
 
-func (t *Transmitter) handleSETErrors(c echo.Context) error {
+func (t *Transmitter) handleDeadLetters(c echo.Context) error {
 	id, err := streams.ParseID(c.Param("stream_id"))
 	if err != nil {
 		return NotFound()
 	}
-	errs, err := t.SETErrors(c.Request().Context(), principal(c), id)
+	list, err := t.DeadLetters(c.Request().Context(), principal(c), id)
 	if err != nil {
 		return err
 	}
-	return JSON(c, http.StatusOK, map[string]any{"stream_id": id, "set_errors": errs})
+	for i := range list {
+		list[i].SET = "" // the list is an overview; GET .../dead-letters/{jti} shows one with its SET
+	}
+	return JSON(c, http.StatusOK, map[string]any{"stream_id": id, "dead_letters": list})
+}
+
+func (t *Transmitter) handleDeadLetter(c echo.Context) error {
+	id, err := streams.ParseID(c.Param("stream_id"))
+	if err != nil {
+		return NotFound()
+	}
+	list, err := t.DeadLetters(c.Request().Context(), principal(c), id)
+	if err != nil {
+		return err
+	}
+	for _, d := range list {
+		if d.JTI == c.Param("jti") {
+			return JSON(c, http.StatusOK, d)
+		}
+	}
+	return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "no dead letter with this jti"}
+}
+
+// jtiList reads {"jtis": [...]} from a redrive body or the repeated jti query parameter of a purge.
+func jtiList(c echo.Context) ([]string, error) {
+	if jtis := c.QueryParams()["jti"]; len(jtis) > 0 {
+		return jtis, nil
+	}
+	body, err := ReadBody(c)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return nil, err
+	}
+	var req struct {
+		JTIs []string `json:"jtis"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, BadRequest("the body must be {\"jtis\": [...]} (empty for all)")
+	}
+	return req.JTIs, nil
+}
+
+func (t *Transmitter) handleRedrive(c echo.Context) error {
+	return t.handleDeadLetterChange(c, t.Redrive, "redriven")
+}
+
+func (t *Transmitter) handlePurgeDeadLetters(c echo.Context) error {
+	return t.handleDeadLetterChange(c, t.PurgeDeadLetters, "purged")
+}
+
+func (t *Transmitter) handleDeadLetterChange(c echo.Context,
+	change func(context.Context, Principal, streams.ID, []string) (int, error), verb string) error {
+	id, err := streams.ParseID(c.Param("stream_id"))
+	if err != nil {
+		return NotFound()
+	}
+	jtis, err := jtiList(c)
+	if err != nil {
+		return err
+	}
+	n, err := change(c.Request().Context(), principal(c), id, jtis)
+	if err != nil {
+		return err
+	}
+	return JSON(c, http.StatusOK, map[string]any{"stream_id": id, verb: n})
 }

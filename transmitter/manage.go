@@ -177,11 +177,34 @@ func (t *Transmitter) SetStatus(ctx context.Context, p Principal, body []byte) (
 	return s.StatusResponse(), nil
 }
 
-// SETErrors lists the SETs the receiver of a stream of p reported as invalid through setErrs (RFC 8936 §2.4), so
-// that operators can see what receivers refuse.
-func (t *Transmitter) SETErrors(ctx context.Context, p Principal, id streams.ID) ([]streams.DeliveryError, error) {
+// DeadLetters lists the dead letters of a stream of p: SETs its receiver refused for good (push 400 with a
+// permanent code, poll setErrs) or that were retried for too long.
+func (t *Transmitter) DeadLetters(ctx context.Context, p Principal, id streams.ID) ([]streams.DeliveryError, error) {
 	if _, err := t.own(ctx, p, id); err != nil {
 		return nil, err
 	}
 	return t.queue.Rejected(ctx, id)
+}
+
+// Redrive queues dead letters of a stream of p again (all when jtis is empty) and wakes its delivery.
+func (t *Transmitter) Redrive(ctx context.Context, p Principal, id streams.ID, jtis []string) (int, error) {
+	if _, err := t.own(ctx, p, id); err != nil {
+		return 0, err
+	}
+	n, err := t.queue.Redrive(ctx, id, jtis)
+	if err != nil {
+		return 0, protocolError(err)
+	}
+	if n > 0 && t.notifier != nil {
+		t.notifier.Notify(id)
+	}
+	return n, nil
+}
+
+// PurgeDeadLetters deletes dead letters of a stream of p (all when jtis is empty).
+func (t *Transmitter) PurgeDeadLetters(ctx context.Context, p Principal, id streams.ID, jtis []string) (int, error) {
+	if _, err := t.own(ctx, p, id); err != nil {
+		return 0, err
+	}
+	return t.queue.DropRejected(ctx, id, jtis)
 }

@@ -24,6 +24,16 @@ type Signer interface {
 	JWKS() ([]byte, error)
 }
 
+// Notifiers tells every notifier in turn.
+type Notifiers []Notifier
+
+// Notify tells each notifier.
+func (ns Notifiers) Notify(ids ...streams.ID) {
+	for _, n := range ns {
+		n.Notify(ids...)
+	}
+}
+
 // Notifier is told which streams got new SETs, so that long polls wake at once (and, in a cluster, other
 // replicas' long polls through ssf.wake.<stream_id>).
 type Notifier interface {

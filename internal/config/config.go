@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -37,6 +38,16 @@ type Config struct {
 	InactivityTimeout time.Duration `yaml:"inactivity_timeout"`
 	// PollTimeout is how long a long poll waits.
 	PollTimeout time.Duration `yaml:"poll_timeout"`
+	// PushAllowedNetworks are CIDR prefixes push delivery may reach besides public unicast addresses (SSRF
+	// guard); --dev allows every target.
+	PushAllowedNetworks []string `yaml:"push_allowed_networks"`
+	// PushTimeout bounds each push request.
+	PushTimeout time.Duration `yaml:"push_timeout"`
+	// PushRetryMin and PushRetryMax bound the exponential backoff of push retries.
+	PushRetryMin time.Duration `yaml:"push_retry_min"`
+	PushRetryMax time.Duration `yaml:"push_retry_max"`
+	// PushMaxAge is how long a SET is retried before it becomes a dead letter.
+	PushMaxAge time.Duration `yaml:"push_max_age"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -59,6 +70,10 @@ func Default() Config {
 		MinVerificationInterval: 15 * time.Second,
 		PollTimeout:             25 * time.Second,
 		ShutdownTimeout:         10 * time.Second,
+		PushTimeout:             10 * time.Second,
+		PushMaxAge:              24 * time.Hour,
+		PushRetryMin:            time.Second,
+		PushRetryMax:            5 * time.Minute,
 	}
 }
 
@@ -144,6 +159,20 @@ func (c *Config) Validate() error {
 	}
 	if c.MinVerificationInterval < 0 {
 		bad("min_verification_interval", "must not be negative")
+	}
+	for i, n := range c.PushAllowedNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			bad(fmt.Sprintf("push_allowed_networks[%d]", i), "%q is not a CIDR prefix such as 10.0.0.0/8", n)
+		}
+	}
+	if c.PushTimeout < time.Second || c.PushTimeout > 5*time.Minute {
+		bad("push_timeout", "%s must be between 1s and 5m", c.PushTimeout)
+	}
+	if c.PushRetryMin <= 0 || c.PushRetryMax < c.PushRetryMin {
+		bad("push_retry_min", "%s must be positive and not above push_retry_max %s", c.PushRetryMin, c.PushRetryMax)
+	}
+	if c.PushMaxAge < time.Minute {
+		bad("push_max_age", "%s must be at least 1m", c.PushMaxAge)
 	}
 	for i, t := range c.Tokens {
 		if (t.Value == "") == (t.File == "") {

@@ -56,11 +56,17 @@ func newHarness(t testing.TB, change ...func(*config.Config)) *harness {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	tok, err := os.ReadFile(srv.AdminTokenPath())
-	if err != nil {
-		t.Fatal(err)
+	var tok string
+	if cfg.Dev {
+		raw, err := os.ReadFile(srv.AdminTokenPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok = strings.TrimSpace(string(raw))
+	} else {
+		tok = cfg.Tokens[0].Value
 	}
-	h := &harness{t: t, srv: srv, base: "http://" + srv.Addr(), issuer: srv.Issuer(), token: strings.TrimSpace(string(tok))}
+	h := &harness{t: t, srv: srv, base: "http://" + srv.Addr(), issuer: srv.Issuer(), token: tok}
 	h.client, err = receiver.Discover(context.Background(), h.issuer, receiver.WithToken(h.token))
 	if err != nil {
 		t.Fatal(err)

@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +27,7 @@ import (
 	"github.com/ssfd/ssfd/storage/bolt"
 	"github.com/ssfd/ssfd/transmitter"
 	"github.com/ssfd/ssfd/transmitter/poll"
+	"github.com/ssfd/ssfd/transmitter/push"
 )
 
 // Server is one ssfd process: storage, NATS, the roles, and the HTTP API.
@@ -38,6 +41,9 @@ type Server struct {
 	http     *http.Server
 	tx       *transmitter.Transmitter
 	waker    *poll.Waker
+	push     *push.Manager
+	stop     context.CancelFunc
+	workers  sync.WaitGroup
 	adminTok string
 }
 
@@ -74,8 +80,16 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 		return nil, err
 	}
 	s.waker = poll.NewWaker()
+	guard, err := s.pushGuard()
+	if err != nil {
+		return nil, err
+	}
+	s.push = push.NewManager(s.db, s.db, push.NewSender(guard, cfg.PushTimeout), push.WithLogger(log),
+		push.WithBackoff(push.Backoff{Min: cfg.PushRetryMin, Max: cfg.PushRetryMax, MaxAge: cfg.PushMaxAge}))
 	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.db, s.db, ks,
-		transmitter.WithNotifier(s.waker), transmitter.WithLogger(log),
+		transmitter.WithNotifier(transmitter.Notifiers{s.waker, s.push}),
+		transmitter.WithDeliveryMethods(schemas.DeliveryPoll, schemas.DeliveryPush),
+		transmitter.WithPushURLCheck(func(u string) error { return guard.CheckURL(context.Background(), u) }), transmitter.WithLogger(log),
 		transmitter.WithMinVerificationInterval(cfg.MinVerificationInterval),
 		transmitter.WithInactivityTimeout(cfg.InactivityTimeout))
 	if err != nil {
@@ -85,6 +99,15 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	e := s.newEcho()
 	s.tx.Register(e, tokens)
 	pollServer.Register(e, s.tx.BasePath(), tokens)
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		if err := s.push.Run(ctx); err != nil {
+			log.Error("push delivery stopped", "err", err)
+		}
+	}()
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -93,6 +116,23 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 		IdleTimeout:       2 * time.Minute,
 	}
 	return s, nil
+}
+
+// pushGuard builds the SSRF guard of push delivery: --dev allows every target, otherwise public unicast plus
+// the configured networks.
+func (s *Server) pushGuard() (*push.Guard, error) {
+	if s.cfg.Dev {
+		return push.NewGuard(push.AllowAnyTarget()), nil
+	}
+	var prefixes []netip.Prefix
+	for _, n := range s.cfg.PushAllowedNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return nil, fmt.Errorf("server: push_allowed_networks: %w", err)
+		}
+		prefixes = append(prefixes, p)
+	}
+	return push.NewGuard(push.AllowNetworks(prefixes...)), nil
 }
 
 func (s *Server) startNATS() error {
@@ -202,6 +242,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) close() {
+	if s.stop != nil {
+		s.stop()
+		s.workers.Wait() // in-flight pushes settle before storage closes
+	}
 	if s.nc != nil {
 		s.nc.Close()
 	}

@@ -276,7 +276,7 @@ func TestSetErrsAreRecordedForOperators(t *testing.T) {
 	if again := h.poll(cfg, schemas.PollRequest{ReturnImmediately: true}); len(again.Sets) != 0 {
 		t.Fatal("a SET reported in setErrs must not be delivered again")
 	}
-	status, _, body := h.call(http.MethodGet, "/api/v1/streams/"+cfg.StreamID+"/set-errors", h.token, nil)
+	status, _, body := h.call(http.MethodGet, "/api/v1/streams/"+cfg.StreamID+"/dead-letters", h.token, nil)
 	if status != http.StatusOK || !strings.Contains(string(body), `"jti":"`+jti+`"`) || !strings.Contains(string(body), `"err":"invalid_key"`) {
 		t.Fatalf("set-errors: %d %s", status, body)
 	}

@@ -229,9 +229,9 @@ func (db *DB) Ack(ctx context.Context, id streams.ID, jtis []string) error {
 	})
 }
 
-// remove deletes the items with the given jtis and returns the jtis that were present.
-func remove(tx *bbolt.Tx, id streams.ID, jtis []string) (map[string]bool, error) {
-	found := map[string]bool{}
+// remove deletes the items with the given jtis and returns the SETs of those that were present.
+func remove(tx *bbolt.Tx, id streams.ID, jtis []string) (map[string]string, error) {
+	found := map[string]string{}
 	q, _ := queueBucket(tx, id, false)
 	if q == nil {
 		return found, nil
@@ -241,18 +241,22 @@ func remove(tx *bbolt.Tx, id streams.ID, jtis []string) (map[string]bool, error)
 		if seq == nil {
 			continue
 		}
+		it, err := decodeItem(id, q.Bucket(bucketItems).Get(seq))
+		if err != nil {
+			return nil, err
+		}
 		if err := q.Bucket(bucketItems).Delete(seq); err != nil {
 			return nil, err
 		}
 		if err := q.Bucket(bucketJTIs).Delete([]byte(jti)); err != nil {
 			return nil, err
 		}
-		found[jti] = true
+		found[jti] = it.SET
 	}
 	return found, nil
 }
 
-// Reject removes SETs the receiver reported as invalid and records the reports.
+// Reject moves SETs to the stream's dead letters with the reasons given.
 func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.DeliveryError) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -262,7 +266,8 @@ func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.Delivery
 		for i, e := range errs {
 			jtis[i] = e.JTI
 		}
-		if _, err := remove(tx, id, jtis); err != nil {
+		sets, err := remove(tx, id, jtis)
+		if err != nil {
 			return err
 		}
 		q, err := queueBucket(tx, id, true)
@@ -270,6 +275,9 @@ func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.Delivery
 			return err
 		}
 		for _, e := range errs {
+			if set, ok := sets[e.JTI]; ok {
+				e.SET = set
+			}
 			raw, err := json.Marshal(e)
 			if err != nil {
 				return err
@@ -284,6 +292,83 @@ func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.Delivery
 		}
 		return nil
 	})
+}
+
+// eachRejected calls fn for every dead letter of a stream named in jtis (all when jtis is empty), with its key;
+// fn may delete the key.
+func eachRejected(q *bbolt.Bucket, jtis []string, fn func(k []byte, e streams.DeliveryError) error) error {
+	want := map[string]bool{}
+	for _, j := range jtis {
+		want[j] = true
+	}
+	var keys [][]byte
+	var entries []streams.DeliveryError
+	if err := q.Bucket(bucketRejected).ForEach(func(k, raw []byte) error {
+		var e streams.DeliveryError
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return err
+		}
+		if len(want) == 0 || want[e.JTI] {
+			keys = append(keys, append([]byte(nil), k...))
+			entries = append(entries, e)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i := range keys {
+		if err := fn(keys[i], entries[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Redrive moves dead letters that still have their SET back to the end of the queue.
+func (db *DB) Redrive(ctx context.Context, id streams.ID, jtis []string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	moved := 0
+	err := db.update(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketStreams).Get([]byte(id)) == nil {
+			return notFound(id)
+		}
+		q, _ := queueBucket(tx, id, false)
+		if q == nil {
+			return nil
+		}
+		return eachRejected(q, jtis, func(k []byte, e streams.DeliveryError) error {
+			if e.SET == "" {
+				return nil
+			}
+			if err := writeItems(tx, []streams.Item{{Stream: id, JTI: e.JTI, SET: e.SET, Queued: time.Now()}}); err != nil {
+				return err
+			}
+			moved++
+			return q.Bucket(bucketRejected).Delete(k)
+		})
+	})
+	return moved, err
+}
+
+// DropRejected deletes dead letters.
+func (db *DB) DropRejected(ctx context.Context, id streams.ID, jtis []string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	dropped := 0
+	err := db.update(func(tx *bbolt.Tx) error {
+		q, _ := queueBucket(tx, id, false)
+		if q == nil {
+			return nil
+		}
+		return eachRejected(q, jtis, func(k []byte, _ streams.DeliveryError) error {
+			dropped++
+			return q.Bucket(bucketRejected).Delete(k)
+		})
+	})
+	return dropped, err
 }
 
 // Rejected lists the recorded delivery errors of a stream, oldest first.

@@ -118,11 +118,39 @@ func TestQueue(t *testing.T, open func(t *testing.T) Backend) {
 			t.Fatal(err)
 		}
 		got, err := b.Rejected(ctx, id)
-		if err != nil || len(got) != 1 || got[0].JTI != rej[0].JTI || got[0].Error != rej[0].Error {
+		if err != nil || len(got) != 1 || got[0].JTI != rej[0].JTI || got[0].Error != rej[0].Error || got[0].SET != "set-0" {
 			t.Fatalf("Rejected = %+v %v", got, err)
 		}
 		if n, _ := b.Depth(ctx, id); n != 1 {
 			t.Fatalf("a rejected SET stays queued: depth %d", n)
+		}
+	})
+	t.Run("redrives dead letters to the end of the queue and drops them", func(t *testing.T) {
+		b := open(t)
+		id := withStreams(t, b, 1)[0]
+		if err := b.Enqueue(ctx, []streams.Item{item(id, 0), item(id, 1), item(id, 2)}); err != nil {
+			t.Fatal(err)
+		}
+		reason := schemas.SETError{Err: schemas.ErrInvalidAudience}
+		if err := b.Reject(ctx, id, []streams.DeliveryError{{JTI: item(id, 0).JTI, Error: reason}, {JTI: item(id, 1).JTI, Error: reason}, {JTI: "never-queued", Error: reason}}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := b.Redrive(ctx, id, []string{item(id, 0).JTI, "never-queued"})
+		if err != nil || n != 1 {
+			t.Fatalf("Redrive = %d %v, want 1 (a dead letter without its SET stays)", n, err)
+		}
+		got, _, _ := b.Pending(ctx, id, 10)
+		if fmt.Sprint(jtis(got)) != fmt.Sprint([]string{item(id, 2).JTI, item(id, 0).JTI}) {
+			t.Fatalf("after redrive: %v", jtis(got))
+		}
+		if n, err := b.DropRejected(ctx, id, nil); err != nil || n != 2 {
+			t.Fatalf("DropRejected(all) = %d %v", n, err)
+		}
+		if r, _ := b.Rejected(ctx, id); len(r) != 0 {
+			t.Fatalf("dead letters left: %v", r)
+		}
+		if _, err := b.Redrive(ctx, streams.NewID(), nil); !errors.Is(err, streams.ErrNotFound) {
+			t.Fatalf("Redrive of an unknown stream: %v", err)
 		}
 	})
 	t.Run("purges one stream only", func(t *testing.T) {

@@ -1,0 +1,206 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ssfd/ssfd/schemas"
+	"github.com/ssfd/ssfd/streams"
+)
+
+// Manager runs push delivery: one worker per push stream with SETs to send, one SET in flight per stream (order
+// is kept), many streams in parallel up to a bound. It implements transmitter.Notifier, so a queued SET or a
+// re-enabled stream wakes its worker at once.
+type Manager struct {
+	store   streams.Store
+	queue   streams.Queue
+	sender  *Sender
+	backoff Backoff
+	slots   chan struct{}
+	now     func() time.Time
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	ctx     context.Context
+	workers map[streams.ID]chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithBackoff sets the retry policy (default DefaultBackoff).
+func WithBackoff(b Backoff) Option { return func(m *Manager) { m.backoff = b } }
+
+// WithConcurrency bounds how many pushes are in flight at once, over all streams (default 64).
+func WithConcurrency(n int) Option {
+	return func(m *Manager) { m.slots = make(chan struct{}, max(n, 1)) }
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
+
+// WithClock replaces time.Now, for the age of SETs.
+func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
+
+// NewManager returns a manager that reads streams from store, SETs from queue, and pushes with sender.
+func NewManager(store streams.Store, queue streams.Queue, sender *Sender, opts ...Option) *Manager {
+	m := &Manager{store: store, queue: queue, sender: sender, backoff: DefaultBackoff,
+		slots: make(chan struct{}, 64), now: time.Now, log: slog.Default(), workers: map[streams.ID]chan struct{}{}}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// Run starts a worker for every push stream and delivers until ctx is done; then it waits for the workers, each
+// finishing the push it has in flight.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	m.ctx = ctx
+	m.mu.Unlock()
+	all, err := m.store.ListStreams(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range all {
+		if s.Config.Delivery.Method == schemas.DeliveryPush {
+			m.Notify(s.ID())
+		}
+	}
+	<-ctx.Done()
+	m.wg.Wait()
+	return nil
+}
+
+// Notify wakes the workers of the given streams, starting one for a stream that has none. Streams that are not
+// push streams are ignored by their worker, which then ends.
+func (m *Manager) Notify(ids ...streams.ID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx == nil || m.ctx.Err() != nil {
+		return
+	}
+	for _, id := range ids {
+		wake, ok := m.workers[id]
+		if !ok {
+			wake = make(chan struct{}, 1)
+			m.workers[id] = wake
+			m.wg.Add(1)
+			go m.work(m.ctx, id, wake)
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// idleCheck is how often an idle worker looks at its stream even without a wake-up.
+const idleCheck = 30 * time.Second
+
+// work delivers the SETs of one stream, oldest first, one at a time, until the stream is gone or is no longer a
+// push stream.
+func (m *Manager) work(ctx context.Context, id streams.ID, wake chan struct{}) {
+	defer m.wg.Done()
+	defer func() {
+		m.mu.Lock()
+		delete(m.workers, id)
+		m.mu.Unlock()
+	}()
+	attempt := 0
+	var lastJTI string
+	for {
+		retrying := false
+		s, err := m.store.GetStream(ctx, id)
+		if errors.Is(err, streams.ErrNotFound) || err == nil && s.Config.Delivery.Method != schemas.DeliveryPush {
+			return
+		}
+		var wait time.Duration
+		switch {
+		case err != nil:
+			wait = m.backoff.Min
+		case s.Status != schemas.StatusEnabled:
+			wait = idleCheck // paused holds, disabled drops: nothing to send until enabled again
+		default:
+			items, _, err := m.queue.Pending(ctx, id, 1)
+			switch {
+			case err != nil:
+				wait = m.backoff.Min
+			case len(items) == 0:
+				wait = idleCheck
+			default:
+				if items[0].JTI != lastJTI {
+					attempt, lastJTI = 0, items[0].JTI
+				}
+				attempt++
+				wait = m.deliver(ctx, s, items[0], attempt)
+				retrying = wait > 0
+			}
+		}
+		if wait == 0 {
+			continue
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-wake:
+			if !retrying {
+				timer.Stop()
+				continue
+			}
+			select { // a retry waits out its backoff even when more SETs arrive
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// deliver pushes one SET and settles it: acknowledged on 202, dead-lettered when refused for good or too old,
+// otherwise kept for a retry after the returned backoff.
+func (m *Manager) deliver(ctx context.Context, s *streams.Stream, it streams.Item, attempt int) time.Duration {
+	select {
+	case m.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	out := m.sender.Send(ctx, s.Config.Delivery, it.SET)
+	<-m.slots
+	// Settle with a context that outlives shutdown: the push happened, its outcome must be recorded.
+	settle := context.WithoutCancel(ctx)
+	switch out.Result {
+	case Delivered:
+		if err := m.queue.Ack(settle, s.ID(), []string{it.JTI}); err != nil {
+			m.log.Error("acknowledge pushed SET", "stream_id", s.ID(), "jti", it.JTI, "err", err)
+			return m.backoff.Min
+		}
+		return 0
+	case Permanent:
+		m.deadLetter(settle, s.ID(), it, out.Error)
+		return 0
+	}
+	if m.now().Sub(it.Queued) > m.backoff.MaxAge {
+		out.Error.Description = "gave up after " + m.backoff.MaxAge.String() + "; last failure: " + out.Error.Description
+		m.deadLetter(settle, s.ID(), it, out.Error)
+		return 0
+	}
+	m.log.Info("push failed, will retry", "stream_id", s.ID(), "jti", it.JTI, "attempt", attempt,
+		"status", out.Status, "err", out.Error.Err, "description", out.Error.Description)
+	return m.backoff.Delay(attempt, out.RetryAfter)
+}
+
+func (m *Manager) deadLetter(ctx context.Context, id streams.ID, it streams.Item, e schemas.SETError) {
+	m.log.Warn("push dead-lettered", "stream_id", id, "jti", it.JTI, "err", e.Err, "description", e.Description)
+	if err := m.queue.Reject(ctx, id, []streams.DeliveryError{{JTI: it.JTI, Error: e, At: m.now()}}); err != nil {
+		m.log.Error("record dead letter", "stream_id", id, "jti", it.JTI, "err", err)
+	}
+}
