@@ -66,6 +66,15 @@ func (s *Stream) Accepts() bool {
 	return s.Status == schemas.StatusEnabled || s.Status == schemas.StatusPaused
 }
 
+// Deliverable reports whether a SET queued at the given time may be delivered now: every SET while the stream
+// is enabled, none while it is paused or disabled, except that a stream the transmitter paused for inactivity
+// still delivers what was queued before the pause, ending with the stream-updated event that announced it
+// (SSF 1.0 §8.1.5: the event goes out before delivery stops).
+func (s *Stream) Deliverable(queued time.Time) bool {
+	return s.Status == schemas.StatusEnabled ||
+		s.PausedForInactivity && s.Status == schemas.StatusPaused && !queued.After(s.UpdatedAt)
+}
+
 // StatusResponse returns the stream's status as SSF 1.0 §8.1.2 returns it.
 func (s *Stream) StatusResponse() schemas.StreamStatusResponse {
 	return schemas.StreamStatusResponse{StreamID: s.Config.StreamID, Status: s.Status, Reason: s.StatusReason}

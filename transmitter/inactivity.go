@@ -74,7 +74,8 @@ func (t *Transmitter) CheckInactivity(ctx context.Context) (int, error) {
 		}
 		if _, err := t.store.UpdateStream(ctx, s.ID(), func(s *streams.Stream) error {
 			if s.Status == schemas.StatusEnabled {
-				s.Status, s.StatusReason, s.PausedForInactivity, s.UpdatedAt = schemas.StatusPaused, InactivityReason, true, now
+				// UpdatedAt is the pause instant: SETs queued up to it, the stream-updated event last, still go out.
+				s.Status, s.StatusReason, s.PausedForInactivity, s.UpdatedAt = schemas.StatusPaused, InactivityReason, true, t.now()
 			}
 			return nil
 		}); err != nil {

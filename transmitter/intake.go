@@ -289,3 +289,33 @@ func (t *Transmitter) withoutDeletedStreams(ctx context.Context, items []streams
 	}
 	return kept, nil
 }
+
+// IntakeReply is the answer to an intake request that did not come over HTTP (NATS ssf.intake.<tenant>): the
+// accepted events, or the error with every problem.
+type IntakeReply struct {
+	Accepted    []Accepted        `json:"accepted,omitempty"`
+	Error       string            `json:"error,omitempty"`
+	Description string            `json:"error_description,omitempty"`
+	Problems    []schemas.Problem `json:"problems,omitempty"`
+}
+
+// HandleIntake parses, validates and emits an intake body (as POST /api/v1/events would) and returns the JSON
+// reply. Nothing is queued unless every event is valid; internal errors are reported without their details.
+func (t *Transmitter) HandleIntake(ctx context.Context, body []byte) []byte {
+	var reply IntakeReply
+	events, err := ParseEvents(body)
+	if err == nil {
+		reply.Accepted, err = t.Emit(ctx, events)
+	}
+	var pe *Error
+	switch {
+	case err == nil:
+	case errors.As(err, &pe):
+		reply.Error, reply.Description, reply.Problems = pe.Code, pe.Description, pe.Problems
+	default:
+		t.log.Error("intake over NATS failed", "err", err)
+		reply.Error, reply.Description = "server_error", "the events could not be queued; send them again"
+	}
+	out, _ := json.Marshal(reply) // a reply of plain types always encodes
+	return out
+}

@@ -320,3 +320,36 @@ func decodeClaims(t *testing.T, token string) []byte {
 	}
 	return claims
 }
+
+func TestST31_PushStreamGetsStreamUpdatedBeforeAnInactivityPause(t *testing.T) {
+	h := newHarness(t, fastRetries, func(c *config.Config) { c.InactivityTimeout = time.Second })
+	rx := newPushReceiver(t)
+	cfg := h.createPushStream(rx.URL, "")
+	eventsOf := func() []string {
+		var out []string
+		for _, r := range rx.requests() {
+			set, err := schemas.ParseSET(decodeClaims(t, r.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, set.Event.Type.Name()+":"+string(set.Event.Payload))
+		}
+		return out
+	}
+	waitFor(t, "the inactivity pause is announced", func() bool { return len(rx.requests()) == 1 })
+	if got := eventsOf(); !strings.HasPrefix(got[0], "stream-updated:") || !strings.Contains(got[0], `"paused"`) {
+		t.Fatalf("first push %v, want stream-updated paused", got)
+	}
+	emitTxns(t, h, 1, "held")                                                      // paused: held, not pushed
+	if _, err := h.client.Status(context.Background(), cfg.StreamID); err != nil { // receiver activity resumes the stream
+		t.Fatal(err)
+	}
+	waitFor(t, "the resume and the held event are pushed", func() bool { return len(rx.requests()) == 3 })
+	got := eventsOf()
+	if !strings.Contains(got[1], "session-revoked") && !strings.Contains(got[2], "session-revoked") {
+		t.Fatalf("pushes %v", got)
+	}
+	if !strings.Contains(strings.Join(got[1:], " "), `stream-updated:{"status":"enabled"`) {
+		t.Fatalf("no stream-updated enabled in %v", got)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/ssfd/ssfd/transmitter"
 	"github.com/ssfd/ssfd/transmitter/poll"
 	"github.com/ssfd/ssfd/transmitter/push"
+	"github.com/ssfd/ssfd/transmitter/relay"
 )
 
 // Server is one ssfd process: storage, NATS, the roles, and the HTTP API.
@@ -42,6 +43,7 @@ type Server struct {
 	tx       *transmitter.Transmitter
 	waker    *poll.Waker
 	push     *push.Manager
+	relay    *relay.Relay
 	stop     context.CancelFunc
 	workers  sync.WaitGroup
 	adminTok string
@@ -86,9 +88,14 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	}
 	s.push = push.NewManager(s.db, s.db, push.NewSender(guard, cfg.PushTimeout), push.WithLogger(log),
 		push.WithBackoff(push.Backoff{Min: cfg.PushRetryMin, Max: cfg.PushRetryMax, MaxAge: cfg.PushMaxAge}))
+	publisher, err := natsbus.NewSETPublisher(context.Background(), s.nc, 1)
+	if err != nil {
+		return nil, err
+	}
+	s.relay = relay.New(s.db, s.db, publisher, log)
 	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.db, s.db, ks,
-		transmitter.WithNotifier(transmitter.Notifiers{s.waker, s.push}),
-		transmitter.WithDeliveryMethods(schemas.DeliveryPoll, schemas.DeliveryPush),
+		transmitter.WithNotifier(transmitter.Notifiers{s.waker, s.push, s.relay}),
+		transmitter.WithDeliveryMethods(schemas.DeliveryPoll, schemas.DeliveryPush, schemas.DeliveryNATS),
 		transmitter.WithPushURLCheck(func(u string) error { return guard.CheckURL(context.Background(), u) }), transmitter.WithLogger(log),
 		transmitter.WithMinVerificationInterval(cfg.MinVerificationInterval),
 		transmitter.WithInactivityTimeout(cfg.InactivityTimeout))
@@ -99,15 +106,29 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	e := s.newEcho()
 	s.tx.Register(e, tokens)
 	pollServer.Register(e, s.tx.BasePath(), tokens)
+	if _, err := natsbus.ServeIntake(s.nc, 30*time.Second, func(ctx context.Context, _ string, body []byte) []byte {
+		return s.tx.HandleIntake(ctx, body)
+	}); err != nil {
+		return nil, err
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	s.workers.Add(1)
-	go func() {
-		defer s.workers.Done()
-		if err := s.push.Run(ctx); err != nil {
-			log.Error("push delivery stopped", "err", err)
-		}
-	}()
+	if cfg.InactivityTimeout > 0 {
+		s.workers.Add(1)
+		go func() {
+			defer s.workers.Done()
+			s.tx.RunInactivityChecks(ctx, min(cfg.InactivityTimeout/10, time.Minute))
+		}()
+	}
+	for name, run := range map[string]func(context.Context) error{"push": s.push.Run, "NATS relay": s.relay.Run} {
+		s.workers.Add(1)
+		go func() {
+			defer s.workers.Done()
+			if err := run(ctx); err != nil {
+				log.Error(name+" delivery stopped", "err", err)
+			}
+		}()
+	}
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -269,9 +290,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	s.printWelcome(out)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve() }()
-	if cfg.InactivityTimeout > 0 {
-		go s.tx.RunInactivityChecks(ctx, min(cfg.InactivityTimeout/10, time.Minute))
-	}
 	select {
 	case err := <-errc:
 		s.close()

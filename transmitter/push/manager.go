@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
+	"github.com/ssfd/ssfd/transmitter"
 )
 
 // Manager runs push delivery: one worker per push stream with SETs to send, one SET in flight per stream (order
@@ -22,11 +22,7 @@ type Manager struct {
 	slots   chan struct{}
 	now     func() time.Time
 	log     *slog.Logger
-
-	mu      sync.Mutex
-	ctx     context.Context
-	workers map[streams.ID]chan struct{}
-	wg      sync.WaitGroup
+	workers *transmitter.Workers
 }
 
 // Option configures a Manager.
@@ -49,68 +45,41 @@ func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = 
 // NewManager returns a manager that reads streams from store, SETs from queue, and pushes with sender.
 func NewManager(store streams.Store, queue streams.Queue, sender *Sender, opts ...Option) *Manager {
 	m := &Manager{store: store, queue: queue, sender: sender, backoff: DefaultBackoff,
-		slots: make(chan struct{}, 64), now: time.Now, log: slog.Default(), workers: map[streams.ID]chan struct{}{}}
+		slots: make(chan struct{}, 64), now: time.Now, log: slog.Default()}
 	for _, opt := range opts {
 		opt(m)
 	}
+	m.workers = transmitter.NewWorkers(m.work)
 	return m
 }
 
 // Run starts a worker for every push stream and delivers until ctx is done; then it waits for the workers, each
 // finishing the push it has in flight.
 func (m *Manager) Run(ctx context.Context) error {
-	m.mu.Lock()
-	m.ctx = ctx
-	m.mu.Unlock()
 	all, err := m.store.ListStreams(ctx)
 	if err != nil {
 		return err
 	}
+	var ids []streams.ID
 	for _, s := range all {
 		if s.Config.Delivery.Method == schemas.DeliveryPush {
-			m.Notify(s.ID())
+			ids = append(ids, s.ID())
 		}
 	}
-	<-ctx.Done()
-	m.wg.Wait()
+	m.workers.Run(ctx, ids...)
 	return nil
 }
 
-// Notify wakes the workers of the given streams, starting one for a stream that has none. Streams that are not
-// push streams are ignored by their worker, which then ends.
-func (m *Manager) Notify(ids ...streams.ID) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ctx == nil || m.ctx.Err() != nil {
-		return
-	}
-	for _, id := range ids {
-		wake, ok := m.workers[id]
-		if !ok {
-			wake = make(chan struct{}, 1)
-			m.workers[id] = wake
-			m.wg.Add(1)
-			go m.work(m.ctx, id, wake)
-		}
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
-}
+// Notify wakes the workers of the given streams, starting one for a stream that has none; a worker whose
+// stream is not a push stream ends at once.
+func (m *Manager) Notify(ids ...streams.ID) { m.workers.Notify(ids...) }
 
 // idleCheck is how often an idle worker looks at its stream even without a wake-up.
 const idleCheck = 30 * time.Second
 
 // work delivers the SETs of one stream, oldest first, one at a time, until the stream is gone or is no longer a
 // push stream.
-func (m *Manager) work(ctx context.Context, id streams.ID, wake chan struct{}) {
-	defer m.wg.Done()
-	defer func() {
-		m.mu.Lock()
-		delete(m.workers, id)
-		m.mu.Unlock()
-	}()
+func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{}) {
 	attempt := 0
 	var lastJTI string
 	for {
@@ -123,14 +92,14 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake chan struct{}) {
 		switch {
 		case err != nil:
 			wait = m.backoff.Min
-		case s.Status != schemas.StatusEnabled:
+		case s.Status != schemas.StatusEnabled && !s.PausedForInactivity:
 			wait = idleCheck // paused holds, disabled drops: nothing to send until enabled again
 		default:
 			items, _, err := m.queue.Pending(ctx, id, 1)
 			switch {
 			case err != nil:
 				wait = m.backoff.Min
-			case len(items) == 0:
+			case len(items) == 0 || !s.Deliverable(items[0].Queued):
 				wait = idleCheck
 			default:
 				if items[0].JTI != lastJTI {

@@ -1,0 +1,127 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ssfd/ssfd/schemas"
+	"github.com/ssfd/ssfd/streams"
+	"github.com/ssfd/ssfd/transmitter"
+)
+
+// Publisher publishes SETs of a stream to the bus, in order, and returns once the bus acknowledged every one.
+// Publishing a SET again (same jti) must not duplicate it.
+type Publisher interface {
+	PublishSETs(ctx context.Context, id streams.ID, items []streams.Item) error
+}
+
+// Batch is how many SETs one round publishes before waiting for the acknowledgements.
+const Batch = 256
+
+// Relay moves the SETs of NATS-delivered streams from their queues to the bus. It implements
+// transmitter.Notifier.
+type Relay struct {
+	store   streams.Store
+	queue   streams.Queue
+	pub     Publisher
+	log     *slog.Logger
+	workers *transmitter.Workers
+}
+
+// New returns a relay from store and queue to pub.
+func New(store streams.Store, queue streams.Queue, pub Publisher, log *slog.Logger) *Relay {
+	r := &Relay{store: store, queue: queue, pub: pub, log: log}
+	r.workers = transmitter.NewWorkers(r.work)
+	return r
+}
+
+// Run relays until ctx is done.
+func (r *Relay) Run(ctx context.Context) error {
+	all, err := r.store.ListStreams(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []streams.ID
+	for _, s := range all {
+		if s.Config.Delivery.Method == schemas.DeliveryNATS {
+			ids = append(ids, s.ID())
+		}
+	}
+	r.workers.Run(ctx, ids...)
+	return nil
+}
+
+// Notify wakes the workers of the given streams.
+func (r *Relay) Notify(ids ...streams.ID) { r.workers.Notify(ids...) }
+
+// work relays one stream: publish up to Batch pending SETs, then acknowledge them in the queue; retry with
+// backoff when the bus does not acknowledge.
+func (r *Relay) work(ctx context.Context, id streams.ID, wake <-chan struct{}) {
+	backoff := 100 * time.Millisecond
+	for {
+		wait, done := r.round(ctx, id, &backoff)
+		if done {
+			return
+		}
+		if wait == 0 {
+			continue
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-wake:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// round relays one batch and says how long to wait before the next, or that the worker is done.
+func (r *Relay) round(ctx context.Context, id streams.ID, backoff *time.Duration) (time.Duration, bool) {
+	const idle = 30 * time.Second
+	s, err := r.store.GetStream(ctx, id)
+	switch {
+	case errors.Is(err, streams.ErrNotFound), err == nil && s.Config.Delivery.Method != schemas.DeliveryNATS:
+		return 0, true
+	case err != nil:
+		return *backoff, ctx.Err() != nil
+	case s.Status != schemas.StatusEnabled && !s.PausedForInactivity:
+		return idle, false
+	}
+	items, more, err := r.queue.Pending(ctx, id, Batch)
+	if err != nil || len(items) == 0 {
+		return idle, ctx.Err() != nil
+	}
+	for i, it := range items {
+		if !s.Deliverable(it.Queued) {
+			items, more = items[:i], false
+			break
+		}
+	}
+	if len(items) == 0 {
+		return idle, false
+	}
+	if err := r.pub.PublishSETs(ctx, id, items); err != nil {
+		r.log.Warn("relay to NATS failed, will retry", "stream_id", id, "err", err)
+		wait := *backoff
+		*backoff = min(*backoff*2, 5*time.Second)
+		return wait, ctx.Err() != nil
+	}
+	*backoff = 100 * time.Millisecond
+	jtis := make([]string, len(items))
+	for i, it := range items {
+		jtis[i] = it.JTI
+	}
+	if err := r.queue.Ack(context.WithoutCancel(ctx), id, jtis); err != nil {
+		r.log.Error("acknowledge relayed SETs", "stream_id", id, "err", err)
+		return *backoff, false
+	}
+	if more {
+		return 0, false
+	}
+	return idle, false
+}
