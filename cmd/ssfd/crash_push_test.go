@@ -19,8 +19,13 @@ import (
 )
 
 // TestCrashMidPushLosesNothing kills the server with SIGKILL while it pushes SETs to a receiver, restarts it,
-// and checks that every accepted event reaches the receiver, in order per producer, with at most the SET that
-// was in flight arriving twice.
+// and checks that every accepted event reaches the receiver, in order per producer, and that only SETs in flight
+// at the kill arrive twice: the one being pushed and those delivered whose acknowledgement was not committed yet
+// (acknowledgements are group-committed while the next SET is pushed, so at most one commit's worth).
+// maxInFlight bounds the SETs of one push stream delivered but not durably acknowledged at any moment: the
+// receiver in this test takes 200 µs a SET and a group commit takes about a millisecond.
+const maxInFlight = 16
+
 func TestCrashMidPushLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
@@ -154,8 +159,8 @@ func TestCrashMidPushLosesNothing(t *testing.T) {
 		}
 		last[producer] = seq
 	}
-	if dups > 1 {
-		t.Fatalf("%d SETs arrived twice; only the one in flight at the kill may", dups)
+	if dups > maxInFlight {
+		t.Fatalf("%d SETs arrived twice; only the few in flight at the kill may", dups)
 	}
 	t.Logf("%d events accepted, %d pushes, %d duplicate", want, len(arrivals), dups)
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 
 	"github.com/spf13/cobra"
 
@@ -35,33 +33,9 @@ func newEmitCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--subject and --event must be JSON: %w", err)
 			}
-			tok, err := cf.bearer()
+			out, err := cf.call(cmd, http.MethodPost, "/api/v1/events", bytes.NewReader(body))
 			if err != nil {
 				return err
-			}
-			u, err := url.Parse(cf.url)
-			if err != nil || u.Host == "" {
-				return fmt.Errorf("--url %q is not a URL", cf.url)
-			}
-			u.Path, u.RawQuery = "/api/v1/events", ""
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, u.String(), bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+tok)
-			resp, err := cf.httpClient().Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			out, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-			if resp.StatusCode != http.StatusAccepted {
-				return &exitError{code: 1, err: fmt.Errorf("transmitter answered %s: %s", resp.Status, bytes.TrimSpace(out))}
-			}
-			var pretty bytes.Buffer
-			if json.Indent(&pretty, out, "", "  ") == nil {
-				out = append(pretty.Bytes(), '\n')
 			}
 			_, err = cmd.OutOrStdout().Write(out)
 			return err

@@ -55,7 +55,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newServeCommand(), newStreamCommand(), newPollCommand(), newEmitCommand(),
+	root.AddCommand(newVersionCommand(), newServeCommand(), newStreamCommand(), newPollCommand(), newEmitCommand(), newDeadLettersCommand(),
 		newKeysCommand(), newSETCommand())
 	return root
 }

@@ -54,3 +54,35 @@ func TestCLIAgainstARealServer(t *testing.T) {
 		t.Fatalf("a bad status is refused with the transmitter's answer: %d %s", code, errOut)
 	}
 }
+
+func TestDeadLettersCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	srv := startChild(t, dir, addr)
+	common := []string{"--url", srv.url, "--token-file", filepath.Join(dir, "admin.token")}
+	_, out, _ := runCLI(t, "", append([]string{"stream", "create"}, common...)...)
+	var cfg struct {
+		StreamID string `json:"stream_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCLI(t, "", append([]string{"dead-letters", "list", cfg.StreamID}, common...)...)
+	if code != 0 || !strings.Contains(out, `"dead_letters": []`) {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	code, out, _ = runCLI(t, "", append([]string{"dead-letters", "redrive", cfg.StreamID}, common...)...)
+	if code != 0 || !strings.Contains(out, `"redriven": 0`) {
+		t.Fatalf("redrive: %d %s", code, out)
+	}
+	code, _, errOut := runCLI(t, "", append([]string{"dead-letters", "show", cfg.StreamID, "nope"}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "404") {
+		t.Fatalf("show unknown: %d %s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "", append([]string{"dead-letters", "list", "unknownStream1"}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "404") {
+		t.Fatalf("list of an unknown stream: %d %s", code, errOut)
+	}
+}

@@ -22,9 +22,10 @@ var (
 // maxBatchItems caps how many SETs one group commit writes.
 const maxBatchItems = 10_000
 
-// enqueueRequest is one Enqueue call waiting for the writer.
+// enqueueRequest is one call waiting for the writer: an Enqueue (items) or an acknowledgement (run).
 type enqueueRequest struct {
 	items []streams.Item
+	run   func(*bbolt.Tx) error
 	err   error
 	done  chan struct{}
 }
@@ -44,7 +45,11 @@ func (db *DB) Enqueue(ctx context.Context, items []streams.Item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	req := &enqueueRequest{items: items, done: make(chan struct{})}
+	return db.submit(&enqueueRequest{items: items, done: make(chan struct{})})
+}
+
+// submit hands a request to the writer and waits for the commit that holds it.
+func (db *DB) submit(req *enqueueRequest) error {
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
@@ -60,7 +65,7 @@ func (db *DB) Enqueue(ctx context.Context, items []streams.Item) error {
 func (db *DB) writer() {
 	defer close(db.done)
 	for first := range db.reqs {
-		batch, n := []*enqueueRequest{first}, len(first.items)
+		batch, n := []*enqueueRequest{first}, len(first.items)+1
 		if db.window > 0 {
 			timer := time.NewTimer(db.window)
 		wait:
@@ -70,7 +75,7 @@ func (db *DB) writer() {
 					if !ok {
 						break wait
 					}
-					batch, n = append(batch, r), n+len(r.items)
+					batch, n = append(batch, r), n+len(r.items)+1
 				case <-timer.C:
 					break wait
 				}
@@ -84,7 +89,7 @@ func (db *DB) writer() {
 				if !ok {
 					break drain
 				}
-				batch, n = append(batch, r), n+len(r.items)
+				batch, n = append(batch, r), n+len(r.items)+1
 			default:
 				break drain
 			}
@@ -97,7 +102,11 @@ func (db *DB) writer() {
 func (db *DB) commit(batch []*enqueueRequest) {
 	err := db.db.Update(func(tx *bbolt.Tx) error {
 		for _, r := range batch {
-			r.err = writeItems(tx, r.items)
+			if r.run != nil {
+				r.err = r.run(tx)
+			} else {
+				r.err = writeItems(tx, r.items)
+			}
 			if errors.Is(r.err, streams.ErrNotFound) {
 				continue // this caller's items were checked before any was written
 			}
@@ -218,15 +227,16 @@ func (db *DB) Pending(ctx context.Context, id streams.ID, max int) ([]streams.It
 	return out, more, err
 }
 
-// Ack removes acknowledged SETs; unknown jtis are ignored.
+// Ack removes acknowledged SETs; unknown jtis are ignored. Acknowledgements are group-committed with queue
+// writes, so that many streams acknowledging at once share one fsync.
 func (db *DB) Ack(ctx context.Context, id streams.ID, jtis []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.update(func(tx *bbolt.Tx) error {
+	return db.submit(&enqueueRequest{done: make(chan struct{}), run: func(tx *bbolt.Tx) error {
 		_, err := remove(tx, id, jtis)
 		return err
-	})
+	}})
 }
 
 // remove deletes the items with the given jtis and returns the SETs of those that were present.

@@ -80,6 +80,8 @@ const idleCheck = 30 * time.Second
 // work delivers the SETs of one stream, oldest first, one at a time, until the stream is gone or is no longer a
 // push stream.
 func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{}) {
+	acks := transmitter.NewAcks(m.queue, id, m.log)
+	defer acks.Close()
 	attempt := 0
 	var lastJTI string
 	for {
@@ -95,18 +97,18 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{})
 		case s.Status != schemas.StatusEnabled && !s.PausedForInactivity:
 			wait = idleCheck // paused holds, disabled drops: nothing to send until enabled again
 		default:
-			items, _, err := m.queue.Pending(ctx, id, 1)
+			it, ok, err := m.next(ctx, id, acks)
 			switch {
 			case err != nil:
 				wait = m.backoff.Min
-			case len(items) == 0 || !s.Deliverable(items[0].Queued):
+			case !ok || !s.Deliverable(it.Queued):
 				wait = idleCheck
 			default:
-				if items[0].JTI != lastJTI {
-					attempt, lastJTI = 0, items[0].JTI
+				if it.JTI != lastJTI {
+					attempt, lastJTI = 0, it.JTI
 				}
 				attempt++
-				wait = m.deliver(ctx, s, items[0], attempt)
+				wait = m.deliver(ctx, s, it, attempt, acks)
 				retrying = wait > 0
 			}
 		}
@@ -118,15 +120,12 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{})
 		case <-ctx.Done():
 			timer.Stop()
 			return
-		case <-wake:
-			if !retrying {
-				timer.Stop()
-				continue
+		case <-acks.Progress(): // an acknowledgement landed: the next SET may be waiting behind it
+			if !m.finishWait(ctx, timer, retrying) {
+				return
 			}
-			select { // a retry waits out its backoff even when more SETs arrive
-			case <-timer.C:
-			case <-ctx.Done():
-				timer.Stop()
+		case <-wake:
+			if !m.finishWait(ctx, timer, retrying) {
 				return
 			}
 		case <-timer.C:
@@ -134,9 +133,39 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{})
 	}
 }
 
+// finishWait ends an interrupted wait: a retry still waits out its backoff, an idle wait ends now. It reports
+// false when ctx ended first.
+func (m *Manager) finishWait(ctx context.Context, timer *time.Timer, retrying bool) bool {
+	if !retrying {
+		timer.Stop()
+		return true
+	}
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		timer.Stop()
+		return false
+	}
+}
+
+// next returns the oldest queued SET that was not delivered yet (delivered ones wait for their acknowledgement).
+func (m *Manager) next(ctx context.Context, id streams.ID, acks *transmitter.Acks) (streams.Item, bool, error) {
+	items, _, err := m.queue.Pending(ctx, id, acks.Len()+1)
+	if err != nil {
+		return streams.Item{}, false, err
+	}
+	for _, it := range items {
+		if !acks.InFlight(it.JTI) {
+			return it, true, nil
+		}
+	}
+	return streams.Item{}, false, nil
+}
+
 // deliver pushes one SET and settles it: acknowledged on 202, dead-lettered when refused for good or too old,
 // otherwise kept for a retry after the returned backoff.
-func (m *Manager) deliver(ctx context.Context, s *streams.Stream, it streams.Item, attempt int) time.Duration {
+func (m *Manager) deliver(ctx context.Context, s *streams.Stream, it streams.Item, attempt int, acks *transmitter.Acks) time.Duration {
 	select {
 	case m.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -148,10 +177,7 @@ func (m *Manager) deliver(ctx context.Context, s *streams.Stream, it streams.Ite
 	settle := context.WithoutCancel(ctx)
 	switch out.Result {
 	case Delivered:
-		if err := m.queue.Ack(settle, s.ID(), []string{it.JTI}); err != nil {
-			m.log.Error("acknowledge pushed SET", "stream_id", s.ID(), "jti", it.JTI, "err", err)
-			return m.backoff.Min
-		}
+		acks.Add(it.JTI)
 		return 0
 	case Permanent:
 		m.deadLetter(settle, s.ID(), it, out.Error)

@@ -54,7 +54,7 @@ func NewSender(guard *Guard, timeout time.Duration) *Sender {
 	transport := &http.Transport{
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		MaxIdleConnsPerHost:   16,
+		MaxIdleConnsPerHost:   64, // as many as pushes may be in flight: many streams often share one receiver host
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: timeout,

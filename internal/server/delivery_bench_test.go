@@ -1,0 +1,192 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ssfd/ssfd/internal/config"
+	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/receiver"
+	"github.com/ssfd/ssfd/schemas"
+	"github.com/ssfd/ssfd/transmitter"
+)
+
+// sink records when each SET arrives, by txn, verifying nothing: the cheapest possible receiver.
+type sink struct {
+	mu      sync.Mutex
+	arrived map[string][]time.Time
+	count   atomic.Int64
+}
+
+func (s *sink) record(set []byte) {
+	_, claims, err := keys.Decode(string(set))
+	if err != nil {
+		return
+	}
+	parsed, err := schemas.ParseSET(claims)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	s.arrived[parsed.Txn] = append(s.arrived[parsed.Txn], now)
+	s.mu.Unlock()
+	s.count.Add(1)
+}
+
+// rawSignRate is the ES256 signing rate on both cores for half a second, measured in the same run.
+func rawSignRate(b *testing.B) float64 {
+	r, err := keys.NewRing(keys.ES256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := []byte(`{"iss":"https://tx.example.net","jti":"0b6f1c9e4d2a4e0f9a7b3c1d2e3f4a5b","iat":1767225600,"aud":"admin","sub_id":{"format":"email","email":"ada@example.com"},"events":{"https://schemas.openid.net/secevent/caep/event-type/session-revoked":{}}}`)
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(500 * time.Millisecond)
+	start := time.Now()
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if _, err := r.Sign(claims, keys.TypeSET); err == nil {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+// deliveryBench emits events until b.N SETs are delivered to the sink through streams created by create, and
+// reports SETs/s, the p50 and p99 of emit → delivered, and the ratio to the raw signing rate of the same run.
+func deliveryBench(b *testing.B, h *harness, nStreams int, create func(i int), s *sink) {
+	for i := range nStreams {
+		create(i)
+	}
+	raw := rawSignRate(b)
+	subject, _ := schemas.NewEmail("ada@example.com")
+	events := b.N / nStreams
+	if events == 0 {
+		events = 1
+	}
+	total := int64(events * nStreams)
+	sent := map[string]time.Time{}
+	var smu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	producers := 16
+	if nStreams == 1 {
+		producers = 128 // one SET per emit: enough concurrent producers to fill group commits
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(events) {
+					return
+				}
+				txn := fmt.Sprintf("bench-%d", i)
+				ev, _ := transmitter.NewEventFor(subject, &schemas.SessionRevoked{}, txn)
+				smu.Lock()
+				sent[txn] = time.Now()
+				smu.Unlock()
+				if _, err := h.srv.Transmitter().Emit(context.Background(), []transmitter.Event{ev}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(2 * time.Minute)
+	for s.count.Load() < total {
+		if time.Now().After(deadline) {
+			b.Fatalf("delivered %d of %d", s.count.Load(), total)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var lat []time.Duration
+	s.mu.Lock()
+	for txn, arrivals := range s.arrived {
+		for _, a := range arrivals {
+			lat = append(lat, a.Sub(sent[txn]))
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(lat)
+	rate := float64(total) / elapsed.Seconds()
+	b.ReportMetric(rate, "SETs/s")
+	b.ReportMetric(raw, "raw-sign/s")
+	b.ReportMetric(rate/raw, "ratio")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+func es256(c *config.Config) { c.SigningAlgorithms = []string{"ES256"} }
+
+// BenchmarkPushDelivery: emit → pushed to a loopback receiver that verifies nothing, for 1 and 100 streams.
+func BenchmarkPushDelivery(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
+			h := newHarness(b, es256)
+			s := &sink{arrived: map[string][]time.Time{}}
+			rx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				s.record(body)
+				w.WriteHeader(http.StatusAccepted)
+			}))
+			defer rx.Close()
+			deliveryBench(b, h, n, func(int) {
+				if _, err := h.client.CreateStream(context.Background(), receiver.StreamRequest{
+					EventsRequested: []schemas.EventType{schemas.EventSessionRevoked},
+					Delivery:        &schemas.Delivery{Method: schemas.DeliveryPush, EndpointURL: rx.URL}}); err != nil {
+					b.Fatal(err)
+				}
+			}, s)
+		})
+	}
+}
+
+// BenchmarkNATSDelivery: emit → published on ssf.set.<id> and received by a NATS subscriber.
+func BenchmarkNATSDelivery(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
+			h := newHarness(b, es256)
+			s := &sink{arrived: map[string][]time.Time{}}
+			nc := h.natsConn()
+			sub, err := nc.Subscribe(natsbus.SubjectSETPrefix+">", func(m *nats.Msg) { s.record(m.Data) })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Unsubscribe()
+			_ = sub.SetPendingLimits(-1, -1)
+			deliveryBench(b, h, n, func(int) {
+				if _, err := h.client.CreateStream(context.Background(), receiver.StreamRequest{
+					EventsRequested: []schemas.EventType{schemas.EventSessionRevoked},
+					Delivery:        &schemas.Delivery{Method: schemas.DeliveryNATS}}); err != nil {
+					b.Fatal(err)
+				}
+			}, s)
+		})
+	}
+}

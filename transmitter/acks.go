@@ -1,0 +1,102 @@
+package transmitter
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/ssfd/ssfd/streams"
+)
+
+// Acks acknowledges delivered SETs of one stream in the background, so that a delivery worker sends the next
+// SET while the queue makes the last acknowledgement durable (and many streams share a commit). Until an
+// acknowledgement is durable the jti is "in flight": the worker skips it, and after a crash it is delivered
+// again (at-least-once; receivers de-duplicate by jti).
+type Acks struct {
+	queue streams.Queue
+	id    streams.ID
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	inflight map[string]bool
+	pending  []string
+	kick     chan struct{}
+	progress chan struct{}
+	done     chan struct{}
+}
+
+// NewAcks starts the background acknowledger of stream id; Close stops it.
+func NewAcks(queue streams.Queue, id streams.ID, log *slog.Logger) *Acks {
+	a := &Acks{queue: queue, id: id, log: log, inflight: map[string]bool{},
+		kick: make(chan struct{}, 1), progress: make(chan struct{}, 1), done: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+// Add marks jtis as delivered; they are acknowledged soon.
+func (a *Acks) Add(jtis ...string) {
+	a.mu.Lock()
+	for _, j := range jtis {
+		a.inflight[j] = true
+	}
+	a.pending = append(a.pending, jtis...)
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// InFlight reports whether jti was delivered and is not yet durably acknowledged.
+func (a *Acks) InFlight(jti string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inflight[jti]
+}
+
+// Len is the number of SETs delivered but not yet durably acknowledged.
+func (a *Acks) Len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.inflight)
+}
+
+// Progress is signalled after each durable acknowledgement.
+func (a *Acks) Progress() <-chan struct{} { return a.progress }
+
+// Close acknowledges what is pending and stops.
+func (a *Acks) Close() {
+	close(a.kick)
+	<-a.done
+}
+
+func (a *Acks) run() {
+	defer close(a.done)
+	for range a.kick {
+		a.flush()
+	}
+	a.flush()
+}
+
+func (a *Acks) flush() {
+	a.mu.Lock()
+	batch := a.pending
+	a.pending = nil
+	a.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	err := a.queue.Ack(context.Background(), a.id, batch)
+	a.mu.Lock()
+	if err != nil {
+		a.log.Error("acknowledge delivered SETs; they will be delivered again", "stream_id", a.id, "err", err)
+	}
+	for _, j := range batch {
+		delete(a.inflight, j) // on error the SETs stay queued and are simply delivered again
+	}
+	a.mu.Unlock()
+	select {
+	case a.progress <- struct{}{}:
+	default:
+	}
+}
