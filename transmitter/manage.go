@@ -37,6 +37,9 @@ func (t *Transmitter) update(ctx context.Context, p Principal, id streams.ID, ch
 		return nil, protocolError(err)
 	}
 	t.routes.invalidate()
+	if t.notifier != nil {
+		t.notifier.Notify(id) // delivery workers pick up the new configuration or status before their next SET
+	}
 	t.Touch(ctx, id)
 	return s, nil
 }

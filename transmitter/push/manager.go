@@ -77,6 +77,10 @@ func (m *Manager) Notify(ids ...streams.ID) { m.workers.Notify(ids...) }
 // idleCheck is how often an idle worker looks at its stream even without a wake-up.
 const idleCheck = 30 * time.Second
 
+// streamRefresh bounds how long a busy worker uses its copy of the stream's configuration and status; every
+// change to a stream also wakes its worker, which then reads it again before the next push.
+const streamRefresh = time.Second
+
 // work delivers the SETs of one stream, oldest first, one at a time, until the stream is gone or is no longer a
 // push stream.
 func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{}) {
@@ -84,9 +88,20 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{})
 	defer acks.Close()
 	attempt := 0
 	var lastJTI string
+	var s *streams.Stream
+	var fetched time.Time
 	for {
 		retrying := false
-		s, err := m.store.GetStream(ctx, id)
+		select {
+		case <-wake: // a change or a new SET: read the stream again below
+			s = nil
+		default:
+		}
+		var err error
+		if s == nil || time.Since(fetched) > streamRefresh {
+			s, err = m.store.GetStream(ctx, id)
+			fetched = time.Now()
+		}
 		if errors.Is(err, streams.ErrNotFound) || err == nil && s.Config.Delivery.Method != schemas.DeliveryPush {
 			return
 		}
@@ -112,9 +127,13 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{})
 				retrying = wait > 0
 			}
 		}
+		if err != nil {
+			s = nil
+		}
 		if wait == 0 {
 			continue
 		}
+		s = nil // after a wait, read the stream again
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
