@@ -30,9 +30,9 @@ func (t *Transmitter) Register(e *echo.Echo, tv TokenVerifier) {
 	g.DELETE(PathConfiguration, t.handleDelete, manage)
 	g.GET(PathStatus, t.handleStatus, read)
 	g.POST(PathStatus, t.handleSetStatus, manage)
-	g.POST(escapeColon(PathAddSubject), t.handleAddSubject, manage)
-	g.POST(escapeColon(PathRemoveSubject), t.handleRemoveSubject, manage)
-	g.POST(PathVerification, t.handleVerify, manage)
+	g.POST(escapeColon(PathAddSubject), bodyCall(t.AddSubject, http.StatusOK), manage) // 200, empty body (SJ-02)
+	g.POST(escapeColon(PathRemoveSubject), bodyCall(t.RemoveSubject, http.StatusNoContent), manage)
+	g.POST(PathVerification, bodyCall(t.Verify, http.StatusNoContent), manage)
 	e.POST("/api/v1/events", t.handleEmit, emit)
 	e.GET("/api/v1/streams/:stream_id/dead-letters", t.handleDeadLetters, read)
 	e.GET("/api/v1/streams/:stream_id/dead-letters/:jti", t.handleDeadLetter, read)
@@ -200,37 +200,18 @@ func (t *Transmitter) handleSetStatus(c echo.Context) error {
 	return JSON(c, http.StatusOK, st)
 }
 
-func (t *Transmitter) handleAddSubject(c echo.Context) error {
-	body, err := ReadBody(c)
-	if err != nil {
-		return err
+// bodyCall is the handler of an operation that takes the request body and answers with an empty body.
+func bodyCall(call func(context.Context, Principal, []byte) error, status int) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := ReadBody(c)
+		if err != nil {
+			return err
+		}
+		if err := call(c.Request().Context(), principal(c), body); err != nil {
+			return err
+		}
+		return c.NoContent(status)
 	}
-	if err := t.AddSubject(c.Request().Context(), principal(c), body); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusOK) // 200 with an empty body (spec/ssf.md SJ-02)
-}
-
-func (t *Transmitter) handleRemoveSubject(c echo.Context) error {
-	body, err := ReadBody(c)
-	if err != nil {
-		return err
-	}
-	if err := t.RemoveSubject(c.Request().Context(), principal(c), body); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (t *Transmitter) handleVerify(c echo.Context) error {
-	body, err := ReadBody(c)
-	if err != nil {
-		return err
-	}
-	if err := t.Verify(c.Request().Context(), principal(c), body); err != nil {
-		return err
-	}
-	return c.NoContent(http.StatusNoContent)
 }
 
 func (t *Transmitter) handleEmit(c echo.Context) error {

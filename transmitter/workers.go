@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
 )
 
@@ -61,4 +62,19 @@ func (w *Workers) Notify(ids ...streams.ID) {
 		default:
 		}
 	}
+}
+
+// StreamsDeliveredBy lists the streams whose delivery method is m, for a delivery method to start its workers.
+func StreamsDeliveredBy(ctx context.Context, store streams.Store, m schemas.DeliveryMethod) ([]streams.ID, error) {
+	all, err := store.ListStreams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []streams.ID
+	for _, s := range all {
+		if s.Config.Delivery.Method == m {
+			ids = append(ids, s.ID())
+		}
+	}
+	return ids, nil
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -49,11 +46,7 @@ func TestCrashMidPushLosesNothing(t *testing.T) {
 
 	dir, addr := t.TempDir(), freeAddr(t)
 	first := startChild(t, dir, addr)
-	tokBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := strings.TrimSpace(string(tokBytes))
+	tok := adminToken(t, dir)
 	ctx := context.Background()
 	client, err := receiver.Discover(ctx, first.url, receiver.WithToken(tok))
 	if err != nil {
@@ -63,59 +56,13 @@ func TestCrashMidPushLosesNothing(t *testing.T) {
 		Delivery: &schemas.Delivery{Method: schemas.DeliveryPush, EndpointURL: rx.URL}}); err != nil {
 		t.Fatal(err)
 	}
-	var amu sync.Mutex
-	accepted := map[string]bool{}
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	hc := &http.Client{Timeout: 5 * time.Second}
-	for g := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				txn := fmt.Sprintf("g%d-%05d", g, i)
-				body := `{"event_type":"` + string(schemas.EventSessionRevoked) + `","subject":{"format":"email","email":"ada@example.com"},"txn":"` + txn + `"}`
-				req, _ := http.NewRequest(http.MethodPost, first.url+"/api/v1/events", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := hc.Do(req)
-				if err != nil {
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted {
-					amu.Lock()
-					accepted[txn] = true
-					amu.Unlock()
-				}
-			}
-		}()
-	}
-	waitUntil := time.Now().Add(60 * time.Second)
-	for {
-		mu.Lock()
-		n := len(arrivals)
-		mu.Unlock()
-		if n >= 100 {
-			break
-		}
-		if time.Now().After(waitUntil) {
-			t.Fatalf("only %d pushes in 60s\n%s", n, first.logs)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	prod := startProducers(first.url, tok, 3)
+	waitFor(t, "100 SETs are pushed", first, func() bool { mu.Lock(); defer mu.Unlock(); return len(arrivals) >= 100 })
 	first.kill()
-	close(stop)
-	wg.Wait()
+	accepted := prod.halt()
 	startChild(t, dir, addr)
 
-	amu.Lock()
 	want := len(accepted)
-	amu.Unlock()
 	seen := func() map[string]int {
 		mu.Lock()
 		defer mu.Unlock()

@@ -80,11 +80,7 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 	}
 	dir, addr := t.TempDir(), freeAddr(t)
 	first := startChild(t, dir, addr)
-	tokBytes, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := strings.TrimSpace(string(tokBytes))
+	tok := adminToken(t, dir)
 	ctx := context.Background()
 	client, err := receiver.Discover(ctx, first.url, receiver.WithToken(tok))
 	if err != nil {
@@ -94,56 +90,11 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	// Emit from several goroutines until the process is killed; record every txn that was answered 202.
-	var mu sync.Mutex
-	accepted := map[string]bool{}
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	hc := &http.Client{Timeout: 5 * time.Second}
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				txn := fmt.Sprintf("g%d-%d", g, i)
-				body := `{"event_type":"` + string(schemas.EventSessionRevoked) + `","subject":{"format":"email","email":"ada@example.com"},"txn":"` + txn + `"}`
-				req, _ := http.NewRequest(http.MethodPost, first.url+"/api/v1/events", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := hc.Do(req)
-				if err != nil {
-					return // the server is gone
-				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted {
-					mu.Lock()
-					accepted[txn] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	waitUntil := time.Now().Add(60 * time.Second)
-	for {
-		mu.Lock()
-		n := len(accepted)
-		mu.Unlock()
-		if n >= 300 {
-			break
-		}
-		if time.Now().After(waitUntil) {
-			t.Fatalf("only %d events accepted in 60s\n%s", n, first.logs)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	prod := startProducers(first.url, tok, 4)
+	waitFor(t, "300 events are accepted", first, func() bool { return prod.count() >= 300 })
 	first.kill() // SIGKILL while emits are in flight
-	close(stop)
-	wg.Wait()
+	accepted := prod.halt()
 
 	second := startChild(t, dir, addr)
 	client, err = receiver.Discover(ctx, second.url, receiver.WithToken(tok), receiver.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
@@ -185,12 +136,90 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 			break
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	for txn := range accepted {
 		if !delivered[txn] {
 			t.Errorf("event %s was accepted with 202 but never delivered", txn)
 		}
 	}
 	t.Logf("%d events accepted before SIGKILL, %d delivered after restart", len(accepted), len(delivered))
+}
+
+// adminToken reads the --dev admin token of a data directory.
+func adminToken(t *testing.T, dir string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// producers emit session-revoked events from several goroutines until stopped or until the server goes away,
+// recording every txn the server answered with 202.
+type producers struct {
+	mu       sync.Mutex
+	accepted map[string]bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func startProducers(url, tok string, n int) *producers {
+	p := &producers{accepted: map[string]bool{}, stop: make(chan struct{})}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for g := range n {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-p.stop:
+					return
+				default:
+				}
+				txn := fmt.Sprintf("g%d-%05d", g, i)
+				body := `{"event_type":"` + string(schemas.EventSessionRevoked) + `","subject":{"format":"email","email":"ada@example.com"},"txn":"` + txn + `"}`
+				req, _ := http.NewRequest(http.MethodPost, url+"/api/v1/events", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := hc.Do(req)
+				if err != nil {
+					return // the server is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					p.mu.Lock()
+					p.accepted[txn] = true
+					p.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return p
+}
+
+// halt stops the producers and returns the txns that were accepted.
+func (p *producers) halt() map[string]bool {
+	close(p.stop)
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}
+
+// count returns how many events were accepted so far.
+func (p *producers) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.accepted)
+}
+
+// waitFor polls cond until it holds, failing after a minute with what the server logged.
+func waitFor(t *testing.T, what string, c *child, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s\n%s", what, c.logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

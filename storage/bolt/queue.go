@@ -61,38 +61,43 @@ func (db *DB) submit(req *enqueueRequest) error {
 	return req.err
 }
 
-// writer commits pending Enqueue calls in groups until Close.
+// writer commits pending requests in groups until Close: everything that arrived while the previous commit ran
+// (and, with a commit window, what arrives within it) goes into one transaction.
 func (db *DB) writer() {
 	defer close(db.done)
 	for first := range db.reqs {
 		batch, n := []*enqueueRequest{first}, len(first.items)+1
+		var window <-chan time.Time // nil: drain only what is already waiting
+		var timer *time.Timer
 		if db.window > 0 {
-			timer := time.NewTimer(db.window)
-		wait:
-			for n < maxBatchItems {
-				select {
-				case r, ok := <-db.reqs:
-					if !ok {
-						break wait
-					}
-					batch, n = append(batch, r), n+len(r.items)+1
-				case <-timer.C:
-					break wait
-				}
-			}
-			timer.Stop()
+			timer = time.NewTimer(db.window)
+			window = timer.C
 		}
-	drain:
+	collect:
 		for n < maxBatchItems {
-			select {
-			case r, ok := <-db.reqs:
-				if !ok {
-					break drain
+			var r *enqueueRequest
+			var ok bool
+			if window != nil {
+				select {
+				case r, ok = <-db.reqs:
+				case <-window:
+					window = nil
+					continue
 				}
-				batch, n = append(batch, r), n+len(r.items)+1
-			default:
-				break drain
+			} else {
+				select {
+				case r, ok = <-db.reqs:
+				default:
+					break collect
+				}
 			}
+			if !ok {
+				break collect
+			}
+			batch, n = append(batch, r), n+len(r.items)+1
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		db.commit(batch)
 	}

@@ -56,15 +56,9 @@ func NewManager(store streams.Store, queue streams.Queue, sender *Sender, opts .
 // Run starts a worker for every push stream and delivers until ctx is done; then it waits for the workers, each
 // finishing the push it has in flight.
 func (m *Manager) Run(ctx context.Context) error {
-	all, err := m.store.ListStreams(ctx)
+	ids, err := transmitter.StreamsDeliveredBy(ctx, m.store, schemas.DeliveryPush)
 	if err != nil {
 		return err
-	}
-	var ids []streams.ID
-	for _, s := range all {
-		if s.Config.Delivery.Method == schemas.DeliveryPush {
-			ids = append(ids, s.ID())
-		}
 	}
 	m.workers.Run(ctx, ids...)
 	return nil

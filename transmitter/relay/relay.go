@@ -39,15 +39,9 @@ func New(store streams.Store, queue streams.Queue, pub Publisher, log *slog.Logg
 
 // Run relays until ctx is done.
 func (r *Relay) Run(ctx context.Context) error {
-	all, err := r.store.ListStreams(ctx)
+	ids, err := transmitter.StreamsDeliveredBy(ctx, r.store, schemas.DeliveryNATS)
 	if err != nil {
 		return err
-	}
-	var ids []streams.ID
-	for _, s := range all {
-		if s.Config.Delivery.Method == schemas.DeliveryNATS {
-			ids = append(ids, s.ID())
-		}
 	}
 	r.workers.Run(ctx, ids...)
 	return nil
