@@ -12,14 +12,13 @@ import (
 	"github.com/ssfd/ssfd/streams"
 )
 
-// Bucket names of the file layout (schema version 1).
+// Bucket names of the file layout; the queue's are in log.go.
 var (
 	bucketMeta     = []byte("meta")
 	bucketStreams  = []byte("streams")  // stream id → JSON streams.Stream
 	bucketSubjects = []byte("subjects") // stream id → {bykey: subject key → seq, byseq: seq → JSON entry}
-	bucketQueues   = []byte("queues")   // stream id → {items: seq → item, jti: jti → seq, rejected: seq → JSON}
 	keySchema      = []byte("schema")
-	schemaVersion  = []byte("1")
+	schemaVersion  = []byte("2") // 2: one log for every stream's SETs (log.go)
 )
 
 // ErrLocked is returned by Open when another process holds the database file.
@@ -81,7 +80,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 }
 
 func initLayout(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketStreams, bucketSubjects, bucketQueues} {
+	for _, name := range [][]byte{bucketMeta, bucketStreams, bucketSubjects, bucketLog, bucketIndex, bucketJTI, bucketDead} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}

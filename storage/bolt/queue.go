@@ -1,8 +1,8 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +11,6 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/ssfd/ssfd/streams"
-)
-
-var (
-	bucketItems    = []byte("items")    // seq → encoded item
-	bucketJTIs     = []byte("jti")      // jti → seq
-	bucketRejected = []byte("rejected") // seq → JSON streams.DeliveryError
 )
 
 // maxBatchItems caps how many SETs one group commit writes.
@@ -129,80 +123,6 @@ func (db *DB) commit(batch []*enqueueRequest) {
 	}
 }
 
-// writeItems checks that every stream of the call exists, then appends the items to their queues.
-func writeItems(tx *bbolt.Tx, items []streams.Item) error {
-	for _, it := range items {
-		if tx.Bucket(bucketStreams).Get([]byte(it.Stream)) == nil {
-			return notFound(it.Stream)
-		}
-	}
-	for _, it := range items {
-		q, err := queueBucket(tx, it.Stream, true)
-		if err != nil {
-			return err
-		}
-		// Sequence keys only ever grow, and transmitter jtis are time-ordered: fill pages before splitting them.
-		q.Bucket(bucketItems).FillPercent = 0.95
-		q.Bucket(bucketJTIs).FillPercent = 0.95
-		n, err := q.Bucket(bucketItems).NextSequence()
-		if err != nil {
-			return err
-		}
-		seq := seqKey(n)
-		if err := q.Bucket(bucketItems).Put(seq, encodeItem(it)); err != nil {
-			return err
-		}
-		if err := q.Bucket(bucketJTIs).Put([]byte(it.JTI), seq); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// queueBucket returns a stream's queue bucket, creating it (and its sub-buckets) when create is set; nil when
-// it does not exist and create is not set.
-func queueBucket(tx *bbolt.Tx, id streams.ID, create bool) (*bbolt.Bucket, error) {
-	parent := tx.Bucket(bucketQueues)
-	if q := parent.Bucket([]byte(id)); q != nil || !create {
-		return q, nil
-	}
-	q, err := parent.CreateBucket([]byte(id))
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range [][]byte{bucketItems, bucketJTIs, bucketRejected} {
-		if _, err := q.CreateBucket(name); err != nil {
-			return nil, err
-		}
-	}
-	return q, nil
-}
-
-// encodeItem writes queued time (unix nanoseconds), the jti length and jti, then the SET.
-func encodeItem(it streams.Item) []byte {
-	b := make([]byte, 0, 8+2+len(it.JTI)+len(it.SET))
-	b = binary.BigEndian.AppendUint64(b, uint64(it.Queued.UnixNano()))
-	b = binary.BigEndian.AppendUint16(b, uint16(len(it.JTI)))
-	b = append(b, it.JTI...)
-	return append(b, it.SET...)
-}
-
-func decodeItem(id streams.ID, b []byte) (streams.Item, error) {
-	if len(b) < 10 {
-		return streams.Item{}, fmt.Errorf("bolt: corrupt queue item of %s", id)
-	}
-	n := int(binary.BigEndian.Uint16(b[8:10]))
-	if len(b) < 10+n {
-		return streams.Item{}, fmt.Errorf("bolt: corrupt queue item of %s", id)
-	}
-	return streams.Item{
-		Stream: id,
-		Queued: time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))),
-		JTI:    string(b[10 : 10+n]),
-		SET:    string(b[10+n:]),
-	}, nil
-}
-
 // Pending returns up to max unacknowledged SETs, oldest first, and whether more are waiting.
 func (db *DB) Pending(ctx context.Context, id streams.ID, max int) ([]streams.Item, bool, error) {
 	if err := ctx.Err(); err != nil {
@@ -211,23 +131,14 @@ func (db *DB) Pending(ctx context.Context, id streams.ID, max int) ([]streams.It
 	var out []streams.Item
 	more := false
 	err := db.view(func(tx *bbolt.Tx) error {
-		q, _ := queueBucket(tx, id, false)
-		if q == nil {
-			return nil
-		}
-		c := q.Bucket(bucketItems).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		return eachQueued(tx, id, func(_, _ []byte, it streams.Item) (bool, error) {
 			if len(out) >= max {
 				more = true
-				return nil
-			}
-			it, err := decodeItem(id, v)
-			if err != nil {
-				return err
+				return false, nil
 			}
 			out = append(out, it)
-		}
-		return nil
+			return true, nil
+		})
 	})
 	return out, more, err
 }
@@ -244,33 +155,6 @@ func (db *DB) Ack(ctx context.Context, id streams.ID, jtis []string) error {
 	}})
 }
 
-// remove deletes the items with the given jtis and returns the SETs of those that were present.
-func remove(tx *bbolt.Tx, id streams.ID, jtis []string) (map[string]string, error) {
-	found := map[string]string{}
-	q, _ := queueBucket(tx, id, false)
-	if q == nil {
-		return found, nil
-	}
-	for _, jti := range jtis {
-		seq := q.Bucket(bucketJTIs).Get([]byte(jti))
-		if seq == nil {
-			continue
-		}
-		it, err := decodeItem(id, q.Bucket(bucketItems).Get(seq))
-		if err != nil {
-			return nil, err
-		}
-		if err := q.Bucket(bucketItems).Delete(seq); err != nil {
-			return nil, err
-		}
-		if err := q.Bucket(bucketJTIs).Delete([]byte(jti)); err != nil {
-			return nil, err
-		}
-		found[jti] = it.SET
-	}
-	return found, nil
-}
-
 // Reject moves SETs to the stream's dead letters with the reasons given.
 func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.DeliveryError) error {
 	if err := ctx.Err(); err != nil {
@@ -285,10 +169,7 @@ func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.Delivery
 		if err != nil {
 			return err
 		}
-		q, err := queueBucket(tx, id, true)
-		if err != nil {
-			return err
-		}
+		dead := tx.Bucket(bucketDead)
 		for _, e := range errs {
 			if set, ok := sets[e.JTI]; ok {
 				e.SET = set
@@ -297,11 +178,11 @@ func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.Delivery
 			if err != nil {
 				return err
 			}
-			n, err := q.Bucket(bucketRejected).NextSequence()
+			n, err := dead.NextSequence()
 			if err != nil {
 				return err
 			}
-			if err := q.Bucket(bucketRejected).Put(seqKey(n), raw); err != nil {
+			if err := dead.Put(streamKey(id, seqKey(n)), raw); err != nil {
 				return err
 			}
 		}
@@ -311,14 +192,16 @@ func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.Delivery
 
 // eachRejected calls fn for every dead letter of a stream named in jtis (all when jtis is empty), with its key;
 // fn may delete the key.
-func eachRejected(q *bbolt.Bucket, jtis []string, fn func(k []byte, e streams.DeliveryError) error) error {
+func eachRejected(tx *bbolt.Tx, id streams.ID, jtis []string, fn func(k []byte, e streams.DeliveryError) error) error {
 	want := map[string]bool{}
 	for _, j := range jtis {
 		want[j] = true
 	}
 	var keys [][]byte
 	var entries []streams.DeliveryError
-	if err := q.Bucket(bucketRejected).ForEach(func(k, raw []byte) error {
+	prefix := streamKey(id, nil)
+	c := tx.Bucket(bucketDead).Cursor()
+	for k, raw := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, raw = c.Next() {
 		var e streams.DeliveryError
 		if err := json.Unmarshal(raw, &e); err != nil {
 			return err
@@ -327,9 +210,6 @@ func eachRejected(q *bbolt.Bucket, jtis []string, fn func(k []byte, e streams.De
 			keys = append(keys, append([]byte(nil), k...))
 			entries = append(entries, e)
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
 	for i := range keys {
 		if err := fn(keys[i], entries[i]); err != nil {
@@ -349,11 +229,7 @@ func (db *DB) Redrive(ctx context.Context, id streams.ID, jtis []string) (int, e
 		if tx.Bucket(bucketStreams).Get([]byte(id)) == nil {
 			return notFound(id)
 		}
-		q, _ := queueBucket(tx, id, false)
-		if q == nil {
-			return nil
-		}
-		return eachRejected(q, jtis, func(k []byte, e streams.DeliveryError) error {
+		return eachRejected(tx, id, jtis, func(k []byte, e streams.DeliveryError) error {
 			if e.SET == "" {
 				return nil
 			}
@@ -361,7 +237,7 @@ func (db *DB) Redrive(ctx context.Context, id streams.ID, jtis []string) (int, e
 				return err
 			}
 			moved++
-			return q.Bucket(bucketRejected).Delete(k)
+			return tx.Bucket(bucketDead).Delete(k)
 		})
 	})
 	return moved, err
@@ -374,34 +250,22 @@ func (db *DB) DropRejected(ctx context.Context, id streams.ID, jtis []string) (i
 	}
 	dropped := 0
 	err := db.update(func(tx *bbolt.Tx) error {
-		q, _ := queueBucket(tx, id, false)
-		if q == nil {
-			return nil
-		}
-		return eachRejected(q, jtis, func(k []byte, _ streams.DeliveryError) error {
+		return eachRejected(tx, id, jtis, func(k []byte, _ streams.DeliveryError) error {
 			dropped++
-			return q.Bucket(bucketRejected).Delete(k)
+			return tx.Bucket(bucketDead).Delete(k)
 		})
 	})
 	return dropped, err
 }
 
-// Rejected lists the recorded delivery errors of a stream, oldest first.
+// Rejected lists the dead letters of a stream, oldest first.
 func (db *DB) Rejected(ctx context.Context, id streams.ID) ([]streams.DeliveryError, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	out := []streams.DeliveryError{}
 	err := db.view(func(tx *bbolt.Tx) error {
-		q, _ := queueBucket(tx, id, false)
-		if q == nil {
-			return nil
-		}
-		return q.Bucket(bucketRejected).ForEach(func(_, raw []byte) error {
-			var e streams.DeliveryError
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return err
-			}
+		return eachRejected(tx, id, nil, func(_ []byte, e streams.DeliveryError) error {
 			out = append(out, e)
 			return nil
 		})
@@ -416,15 +280,17 @@ func (db *DB) Depth(ctx context.Context, id streams.ID) (int, error) {
 	}
 	n := 0
 	err := db.view(func(tx *bbolt.Tx) error {
-		if q, _ := queueBucket(tx, id, false); q != nil {
-			n = q.Bucket(bucketJTIs).Stats().KeyN
+		prefix := streamKey(id, nil)
+		c := tx.Bucket(bucketIndex).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n++
 		}
 		return nil
 	})
 	return n, err
 }
 
-// Purge removes every SET and recorded error of a stream.
+// Purge removes every SET and dead letter of a stream.
 func (db *DB) Purge(ctx context.Context, id streams.ID) error {
 	if err := ctx.Err(); err != nil {
 		return err

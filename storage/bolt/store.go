@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -125,27 +124,6 @@ func (db *DB) DeleteStream(ctx context.Context, id streams.ID) error {
 		}
 		return purge(tx, id, true)
 	})
-}
-
-// purge drops the queue (and with subjects, the subjects) of a stream.
-func purge(tx *bbolt.Tx, id streams.ID, subjects bool) error {
-	for _, parent := range [][]byte{bucketQueues, bucketSubjects} {
-		if !subjects && string(parent) == string(bucketSubjects) {
-			continue
-		}
-		if tx.Bucket(parent).Bucket([]byte(id)) != nil {
-			if err := tx.Bucket(parent).DeleteBucket([]byte(id)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func seqKey(n uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], n)
-	return k[:]
 }
 
 // SetSubject records a subject entry, replacing the entry of an equal subject in place.
