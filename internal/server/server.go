@@ -96,7 +96,11 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.db, s.db, ks,
 		transmitter.WithNotifier(transmitter.Notifiers{s.waker, s.push, s.relay}),
 		transmitter.WithDeliveryMethods(schemas.DeliveryPoll, schemas.DeliveryPush, schemas.DeliveryNATS),
-		transmitter.WithPushURLCheck(func(u string) error { return guard.CheckURL(context.Background(), u) }), transmitter.WithLogger(log),
+		transmitter.WithPushURLCheck(func(u string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // bounded DNS lookup
+			defer cancel()
+			return guard.CheckURL(ctx, u)
+		}), transmitter.WithLogger(log),
 		transmitter.WithMinVerificationInterval(cfg.MinVerificationInterval),
 		transmitter.WithInactivityTimeout(cfg.InactivityTimeout))
 	if err != nil {
