@@ -64,11 +64,11 @@ func (w *Workers) Notify(ids ...streams.ID) {
 	}
 }
 
-// StreamsDeliveredBy lists the streams whose delivery method is m, for a delivery method to start its workers.
-func StreamsDeliveredBy(ctx context.Context, store streams.Store, m schemas.DeliveryMethod) ([]streams.ID, error) {
+// RunFor starts a worker for every stream delivered by method m, then runs like Run.
+func (w *Workers) RunFor(ctx context.Context, store streams.Store, m schemas.DeliveryMethod) error {
 	all, err := store.ListStreams(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var ids []streams.ID
 	for _, s := range all {
@@ -76,5 +76,6 @@ func StreamsDeliveredBy(ctx context.Context, store streams.Store, m schemas.Deli
 			ids = append(ids, s.ID())
 		}
 	}
-	return ids, nil
+	w.Run(ctx, ids...)
+	return nil
 }

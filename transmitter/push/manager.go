@@ -56,12 +56,7 @@ func NewManager(store streams.Store, queue streams.Queue, sender *Sender, opts .
 // Run starts a worker for every push stream and delivers until ctx is done; then it waits for the workers, each
 // finishing the push it has in flight.
 func (m *Manager) Run(ctx context.Context) error {
-	ids, err := transmitter.StreamsDeliveredBy(ctx, m.store, schemas.DeliveryPush)
-	if err != nil {
-		return err
-	}
-	m.workers.Run(ctx, ids...)
-	return nil
+	return m.workers.RunFor(ctx, m.store, schemas.DeliveryPush)
 }
 
 // Notify wakes the workers of the given streams, starting one for a stream that has none; a worker whose

@@ -39,12 +39,7 @@ func New(store streams.Store, queue streams.Queue, pub Publisher, log *slog.Logg
 
 // Run relays until ctx is done.
 func (r *Relay) Run(ctx context.Context) error {
-	ids, err := transmitter.StreamsDeliveredBy(ctx, r.store, schemas.DeliveryNATS)
-	if err != nil {
-		return err
-	}
-	r.workers.Run(ctx, ids...)
-	return nil
+	return r.workers.RunFor(ctx, r.store, schemas.DeliveryNATS)
 }
 
 // Notify wakes the workers of the given streams.
