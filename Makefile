@@ -58,7 +58,7 @@ fuzz:
 
 ## cover: test coverage per package and an HTML report in coverage.html
 cover:
-	$(GO) test -count=1 -coverprofile=coverage.out ./...
+	$(GO) test -count=1 -coverpkg=./... -coverprofile=coverage.out ./...
 	$(GO) tool cover -func=coverage.out | tail -n 1
 	$(GO) tool cover -html=coverage.out -o coverage.html
 

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/ssfd/ssfd/internal/keys"
 )
@@ -322,5 +325,66 @@ func TestRemoteJWKS(t *testing.T) {
 	clock = clock.Add(2 * time.Hour)
 	if _, err := r.Key(ctx, es.ID()); err != nil {
 		t.Fatalf("keeps old keys when refetch fails: %v", err)
+	}
+}
+
+func TestParseKeyReadsPEM(t *testing.T) {
+	es, rs, ed := testKeys()[keys.ES256], testKeys()[keys.RS256], testKeys()[keys.EdDSA]
+	cases := []struct {
+		name  string
+		block string
+		der   func() ([]byte, error)
+		want  keys.Algorithm
+		kid   string
+	}{
+		{"PKCS#8 EC private key", "PRIVATE KEY", func() ([]byte, error) { return x509.MarshalPKCS8PrivateKey(privateOf(t, es)) }, keys.ES256, es.ID()},
+		{"PKCS#8 Ed25519 private key", "PRIVATE KEY", func() ([]byte, error) { return x509.MarshalPKCS8PrivateKey(privateOf(t, ed)) }, keys.EdDSA, ed.ID()},
+		{"PKIX RSA public key", "PUBLIC KEY", func() ([]byte, error) { return x509.MarshalPKIXPublicKey(rs.Public()) }, keys.RS256, rs.ID()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			der, err := tc.der()
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := keys.ParseKey(pem.EncodeToMemory(&pem.Block{Type: tc.block, Bytes: der}))
+			if err != nil || k.Algorithm() != tc.want || k.ID() != tc.kid {
+				t.Fatalf("ParseKey = %v %v", k, err)
+			}
+		})
+	}
+	if _, err := keys.ParseKey([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")); !errors.Is(err, keys.ErrInvalidKey) {
+		t.Fatalf("an unsupported PEM block: %v", err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(rs.Public())
+	if k, err := keys.ParseKeyAs(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), keys.PS256); err != nil || k.Algorithm() != keys.PS256 {
+		t.Fatalf("ParseKeyAs PS256: %v %v", k, err)
+	}
+}
+
+// privateOf returns the crypto private key of k through its JWK, as an operator's tool would.
+func privateOf(t *testing.T, k *keys.Key) any {
+	t.Helper()
+	raw, err := k.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(raw); err != nil {
+		t.Fatal(err)
+	}
+	return jwk.Key
+}
+
+func TestDecodeSplitsWithoutVerifying(t *testing.T) {
+	tok := sign(t, testKeys()[keys.ES256], keys.TypeSET)
+	h, p, err := keys.Decode(tok)
+	if err != nil || !strings.Contains(string(h), `"typ":"secevent+jwt"`) || string(p) != payload {
+		t.Fatalf("Decode = %s %s %v", h, p, err)
+	}
+	for _, bad := range []string{"a.b", "!!.e30.x", "e30.!!.x"} {
+		if _, _, err := keys.Decode(bad); !errors.Is(err, keys.ErrMalformed) {
+			t.Errorf("Decode(%q) = %v", bad, err)
+		}
 	}
 }

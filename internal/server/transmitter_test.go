@@ -281,3 +281,13 @@ func TestSetErrsAreRecordedForOperators(t *testing.T) {
 		t.Fatalf("set-errors: %d %s", status, body)
 	}
 }
+
+func TestHealthAndReadiness(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		status, _, body := h.call(http.MethodGet, path, "", nil)
+		if status != http.StatusOK || !strings.Contains(string(body), "ok") {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+	}
+}
