@@ -23,7 +23,7 @@ import (
 type child struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *strings.Builder
+	logs *syncBuffer
 }
 
 func startChild(t *testing.T, dataDir, addr string) *child {
@@ -31,7 +31,7 @@ func startChild(t *testing.T, dataDir, addr string) *child {
 	cmd := exec.Command(os.Args[0], "serve", "--dev", "--data-dir", dataDir, "--http-addr", addr,
 		"--nats-listen", "127.0.0.1:0", "--min-verification-interval", "0s")
 	cmd.Env = append(os.Environ(), "SSFD_TEST_MAIN=1")
-	logs := &strings.Builder{}
+	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand(), newServeCommand(), newStreamCommand(), newPollCommand(), newEmitCommand(), newDeadLettersCommand(),
+		newSinkCommand(), newFollowCommand(),
 		newKeysCommand(), newSETCommand())
 	return root
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -84,5 +87,76 @@ func TestDeadLettersCommands(t *testing.T) {
 	code, _, errOut = runCLI(t, "", append([]string{"dead-letters", "list", "unknownStream1"}, common...)...)
 	if code != 1 || !strings.Contains(errOut, "404") {
 		t.Fatalf("list of an unknown stream: %d %s", code, errOut)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a child process writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startTool runs an ssfd subcommand as a child process and returns its combined output.
+func startTool(t *testing.T, args ...string) *syncBuffer {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "SSFD_TEST_MAIN=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return out
+}
+
+// TestTourSeesSETsArriveOverPushAndNATS: the README's push and NATS steps, with the sink and follow tools.
+func TestTourSeesSETsArriveOverPushAndNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	srv := startChild(t, dir, addr)
+	common := []string{"--url", srv.url, "--token-file", filepath.Join(dir, "admin.token")}
+	sinkAddr := freeAddr(t)
+	sink := startTool(t, "sink", "--addr", sinkAddr, "--auth", "Bearer sink-secret",
+		"--jwks", srv.url+"/jwks.json", "--iss", srv.url, "--aud", "admin")
+	waitFor(t, "the sink listens", srv, func() bool { return strings.Contains(sink.String(), "listening") })
+	if code, _, errOut := runCLI(t, "", append([]string{"stream", "create", "--delivery", "push",
+		"--endpoint", "http://" + sinkAddr + "/push", "--auth-header", "Bearer sink-secret"}, common...)...); code != 0 {
+		t.Fatalf("push stream: %s", errOut)
+	}
+	code, out, errOut := runCLI(t, "", append([]string{"stream", "create", "--delivery", "nats"}, common...)...)
+	if code != 0 {
+		t.Fatalf("nats stream: %s", errOut)
+	}
+	var natsStream struct {
+		StreamID string `json:"stream_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &natsStream); err != nil {
+		t.Fatal(err)
+	}
+	natsURL := strings.TrimSpace(strings.SplitN(strings.SplitN(srv.logs.String(), "embedded NATS", 2)[1], "\n", 2)[0])
+	follow := startTool(t, "follow", "--stream", natsStream.StreamID, "--nats-url", natsURL)
+	if code, _, errOut := runCLI(t, "", append([]string{"emit", "--type", "credential-change", "--subject", `{"format":"email","email":"ada@example.com"}`,
+		"--event", `{"credential_type":"password","change_type":"update"}`}, common...)...); code != 0 {
+		t.Fatalf("emit: %s", errOut)
+	}
+	waitFor(t, "the SET arrives over push", srv, func() bool { return strings.Contains(sink.String(), "credential-change") })
+	waitFor(t, "the SET arrives over NATS", srv, func() bool { return strings.Contains(follow.String(), "credential-change") })
+	if strings.Contains(sink.String(), `"err"`) {
+		t.Fatalf("the sink refused a SET: %s", sink)
 	}
 }
