@@ -56,7 +56,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand(), newServeCommand(), newStreamCommand(), newPollCommand(), newEmitCommand(), newDeadLettersCommand(),
-		newSinkCommand(), newFollowCommand(),
+		newSinkCommand(), newFollowCommand(), newConfigCommand(),
 		newKeysCommand(), newSETCommand())
 	return root
 }

@@ -49,3 +49,23 @@ func TestServeRefusesABadConfiguration(t *testing.T) {
 		t.Fatalf("every bad field is reported: %d %q", code, errOut)
 	}
 }
+
+func TestConfigExamplePassesConfigCheck(t *testing.T) {
+	code, example, _ := runCLI(t, "", "config", "example")
+	if code != 0 || !strings.Contains(example, "data_dir:") {
+		t.Fatalf("example: %d", code)
+	}
+	if code, out, errOut := runCLI(t, example, "config", "check", "-"); code != 0 || !strings.Contains(out, "valid") {
+		t.Fatalf("check of the example: %d %s %s", code, out, errOut)
+	}
+	bad := "http_addr: nowhere\nsigning_algorithms: [HS256]\npoll_timeout: 1h\n"
+	code, _, errOut := runCLI(t, bad, "config", "check", "-")
+	if code != 1 {
+		t.Fatalf("check of a bad file: exit %d", code)
+	}
+	for _, field := range []string{"http_addr:", "signing_algorithms:", "poll_timeout:"} {
+		if !strings.Contains(errOut, field) {
+			t.Errorf("the problem with %s is not reported: %s", field, errOut)
+		}
+	}
+}

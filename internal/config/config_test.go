@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +90,25 @@ tokens:
 	}
 	if err := cfg.Load([]byte("data_dri: /tmp\n")); err == nil || !strings.Contains(err.Error(), "data_dri") {
 		t.Fatalf("a misspelt key must be refused: %v", err)
+	}
+}
+
+func TestExampleIsValidAndNamesEveryKey(t *testing.T) {
+	cfg := config.Default()
+	if err := cfg.Load(config.Example); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the example does not pass check: %v", err)
+	}
+	def := config.Default()
+	if fmt.Sprint(cfg) != fmt.Sprint(def) {
+		t.Fatalf("the example's values differ from the defaults:\n%+v\n%+v", cfg, def)
+	}
+	for i := range reflect.TypeFor[config.Config]().NumField() {
+		key := strings.Split(reflect.TypeFor[config.Config]().Field(i).Tag.Get("yaml"), ",")[0]
+		if !strings.Contains(string(config.Example), "\n"+key+":") {
+			t.Errorf("the example does not show %s", key)
+		}
 	}
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ssfd/ssfd/internal/config"
+)
+
+// buildFlags are the flags of `make build` and deploy/Dockerfile.
+const buildFlags = `-trimpath -ldflags "-s -w -X main.version=${VERSION}"`
+
+func TestDockerfileBuildsTheStaticBinaryOfMakeBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dockerfile, err := os.ReadFile("../../deploy/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dockerfile), "CGO_ENABLED=0 go build "+buildFlags) {
+		t.Fatalf("deploy/Dockerfile does not build with %s", buildFlags)
+	}
+	for _, want := range []string{"USER nonroot", "distroless/static"} {
+		if !strings.Contains(string(dockerfile), want) {
+			t.Errorf("deploy/Dockerfile lacks %q", want)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "ssfd")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=deploy-test", "-o", out, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, msg)
+	}
+	f, err := elf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("the binary is dynamically linked; the distroless static image cannot run it")
+		}
+	}
+	version, err := exec.Command(out, "version").Output()
+	if err != nil || strings.TrimSpace(string(version)) != "ssfd deploy-test" {
+		t.Fatalf("version stamp: %q %v", version, err)
+	}
+}
+
+func TestDeploySampleConfigurationIsValid(t *testing.T) {
+	cfg := config.Default()
+	if err := cfg.LoadFile("../../deploy/ssfd.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("deploy/ssfd.yaml: %v", err)
+	}
+	unit, err := os.ReadFile("../../deploy/ssfd.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ExecStart=/usr/local/bin/ssfd serve --config /etc/ssfd/ssfd.yaml", "NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=ssfd"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("deploy/ssfd.service lacks %q", want)
+		}
+	}
+}
