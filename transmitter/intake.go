@@ -177,12 +177,17 @@ func (t *Transmitter) Emit(ctx context.Context, events []Event) ([]Accepted, err
 	if err != nil {
 		return nil, err
 	}
+	perMethod := map[schemas.DeliveryMethod]int{}
 	for i, it := range items {
 		acc := &out[jobs[i].event]
 		acc.SETs = append(acc.SETs, QueuedSET{StreamID: string(it.Stream), JTI: it.JTI})
+		perMethod[jobs[i].stream.Config.Delivery.Method]++
 	}
 	if err := t.enqueue(ctx, items); err != nil {
 		return nil, err
+	}
+	for m, n := range perMethod {
+		t.observer.SETsQueued(m, n)
 	}
 	return out, nil
 }

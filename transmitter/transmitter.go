@@ -50,6 +50,7 @@ type Transmitter struct {
 	policy   streams.Policy
 	subjects schemas.DefaultSubjects
 	notifier Notifier
+	observer Observer
 	now      func() time.Time
 	log      *slog.Logger
 
@@ -123,7 +124,7 @@ func New(issuer string, store streams.Store, queue streams.Queue, signer Signer,
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	t := &Transmitter{
 		issuer: issuer, issuerURL: u, store: store, queue: queue, signer: signer,
-		subjects: schemas.DefaultSubjectsAll, now: time.Now, log: slog.Default(),
+		subjects: schemas.DefaultSubjectsAll, now: time.Now, log: slog.Default(), observer: NopObserver{},
 		policy: streams.Policy{
 			Issuer:                  issuer,
 			EventsSupported:         supportedByDefault(),

@@ -57,5 +57,9 @@ func (t *Transmitter) sendToStream(ctx context.Context, s *streams.Stream, p sch
 	if err != nil {
 		return err
 	}
-	return t.enqueue(ctx, []streams.Item{item})
+	if err := t.enqueue(ctx, []streams.Item{item}); err != nil {
+		return err
+	}
+	t.observer.SETsQueued(s.Config.Delivery.Method, 1)
+	return nil
 }

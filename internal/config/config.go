@@ -48,6 +48,9 @@ type Config struct {
 	PushRetryMax time.Duration `yaml:"push_retry_max"`
 	// PushMaxAge is how long a SET is retried before it becomes a dead letter.
 	PushMaxAge time.Duration `yaml:"push_max_age"`
+	// MetricsPerStream is how many streams get /metrics series of their own (queue depth and oldest SET age,
+	// labelled by stream_id); 0 keeps only totals. Bounded so that many streams cannot blow up cardinality.
+	MetricsPerStream int `yaml:"metrics_per_stream"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -167,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PushTimeout < time.Second || c.PushTimeout > 5*time.Minute {
 		bad("push_timeout", "%s must be between 1s and 5m", c.PushTimeout)
+	}
+	if c.MetricsPerStream < 0 || c.MetricsPerStream > 10_000 {
+		bad("metrics_per_stream", "%d must be between 0 and 10000", c.MetricsPerStream)
 	}
 	if c.PushRetryMin <= 0 || c.PushRetryMax < c.PushRetryMin {
 		bad("push_retry_min", "%s must be positive and not above push_retry_max %s", c.PushRetryMin, c.PushRetryMax)

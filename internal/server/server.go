@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ssfd/ssfd/internal/config"
+	"github.com/ssfd/ssfd/internal/metrics"
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/storage/bolt"
@@ -44,6 +45,7 @@ type Server struct {
 	waker    *poll.Waker
 	push     *push.Manager
 	relay    *relay.Relay
+	metrics  *metrics.Metrics
 	stop     context.CancelFunc
 	workers  sync.WaitGroup
 	adminTok string
@@ -86,15 +88,16 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.push = push.NewManager(s.db, s.db, push.NewSender(guard, cfg.PushTimeout), push.WithLogger(log),
+	s.metrics = metrics.New(s.db, s.db, cfg.MetricsPerStream)
+	s.push = push.NewManager(s.db, s.db, push.NewSender(guard, cfg.PushTimeout), push.WithLogger(log), push.WithObserver(s.metrics),
 		push.WithBackoff(push.Backoff{Min: cfg.PushRetryMin, Max: cfg.PushRetryMax, MaxAge: cfg.PushMaxAge}))
 	publisher, err := natsbus.NewSETPublisher(context.Background(), s.nc, 1)
 	if err != nil {
 		return nil, err
 	}
-	s.relay = relay.New(s.db, s.db, publisher, log)
+	s.relay = relay.New(s.db, s.db, publisher, log, s.metrics)
 	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.db, s.db, ks,
-		transmitter.WithNotifier(transmitter.Notifiers{s.waker, s.push, s.relay}),
+		transmitter.WithNotifier(transmitter.Notifiers{s.waker, s.push, s.relay}), transmitter.WithObserver(s.metrics),
 		transmitter.WithDeliveryMethods(schemas.DeliveryPoll, schemas.DeliveryPush, schemas.DeliveryNATS),
 		transmitter.WithPushURLCheck(func(u string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // bounded DNS lookup
@@ -106,7 +109,8 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	pollServer := poll.NewServer(s.db, s.db, s.waker, poll.WithTimeout(cfg.PollTimeout), poll.WithActivity(s.tx.Touch))
+	pollServer := poll.NewServer(s.db, s.db, s.waker, poll.WithTimeout(cfg.PollTimeout), poll.WithActivity(s.tx.Touch),
+		poll.WithObserver(s.metrics))
 	e := s.newEcho()
 	s.tx.Register(e, tokens)
 	pollServer.Register(e, s.tx.BasePath(), tokens)
@@ -217,10 +221,24 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	e.Use(middleware.RequestID(), middleware.Recover())
+	e.Use(middleware.RequestID(), middleware.Recover(), s.observeHTTP)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.handleReady)
 	return e
+}
+
+// observeHTTP records every request in the HTTP metrics, by route pattern, after the error handler set its status.
+func (s *Server) observeHTTP(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // render now, so the status is the one the client gets
+		}
+		s.metrics.ObserveHTTP(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
+		return nil
+	}
 }
 
 // handleReady reports ready when storage is open and NATS is connected.

@@ -27,6 +27,7 @@ type Server struct {
 	waker    *Waker
 	timeout  time.Duration
 	activity func(context.Context, streams.ID)
+	obs      transmitter.Observer
 }
 
 // Option configures a Server.
@@ -41,9 +42,12 @@ func WithActivity(f func(context.Context, streams.ID)) Option {
 	return func(s *Server) { s.activity = f }
 }
 
+// WithObserver sets who is told about acknowledged and rejected SETs, for metrics.
+func WithObserver(o transmitter.Observer) Option { return func(s *Server) { s.obs = o } }
+
 // NewServer returns a poll server over the stream store and queue, woken by waker.
 func NewServer(store streams.Store, queue streams.Queue, waker *Waker, opts ...Option) *Server {
-	s := &Server{store: store, queue: queue, waker: waker, timeout: DefaultTimeout}
+	s := &Server{store: store, queue: queue, waker: waker, timeout: DefaultTimeout, obs: transmitter.NopObserver{}}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -104,6 +108,7 @@ func (s *Server) acknowledge(ctx context.Context, id streams.ID, req *schemas.Po
 		if err := s.queue.Ack(ctx, id, req.Ack); err != nil {
 			return fmt.Errorf("poll: ack: %w", err)
 		}
+		s.obs.SETsDelivered(schemas.DeliveryPoll, len(req.Ack))
 	}
 	if len(req.SetErrs) > 0 {
 		errs := make([]streams.DeliveryError, 0, len(req.SetErrs))
@@ -114,6 +119,7 @@ func (s *Server) acknowledge(ctx context.Context, id streams.ID, req *schemas.Po
 		if err := s.queue.Reject(ctx, id, errs); err != nil {
 			return fmt.Errorf("poll: record setErrs: %w", err)
 		}
+		s.obs.SETsDeadLettered(schemas.DeliveryPoll, len(errs))
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ type Manager struct {
 	slots   chan struct{}
 	now     func() time.Time
 	log     *slog.Logger
+	obs     transmitter.Observer
 	workers *transmitter.Workers
 }
 
@@ -39,13 +40,16 @@ func WithConcurrency(n int) Option {
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(m *Manager) { m.log = l } }
 
+// WithObserver sets who is told about pushes, for metrics.
+func WithObserver(o transmitter.Observer) Option { return func(m *Manager) { m.obs = o } }
+
 // WithClock replaces time.Now, for the age of SETs.
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
 
 // NewManager returns a manager that reads streams from store, SETs from queue, and pushes with sender.
 func NewManager(store streams.Store, queue streams.Queue, sender *Sender, opts ...Option) *Manager {
 	m := &Manager{store: store, queue: queue, sender: sender, backoff: DefaultBackoff,
-		slots: make(chan struct{}, 64), now: time.Now, log: slog.Default()}
+		slots: make(chan struct{}, 64), now: time.Now, log: slog.Default(), obs: transmitter.NopObserver{}}
 	for _, opt := range opts {
 		opt(m)
 	}
@@ -179,29 +183,37 @@ func (m *Manager) deliver(ctx context.Context, s *streams.Stream, it streams.Ite
 	case <-ctx.Done():
 		return 0
 	}
+	start := time.Now()
 	out := m.sender.Send(ctx, s.Config.Delivery, it.SET)
 	<-m.slots
+	took := time.Since(start)
 	// Settle with a context that outlives shutdown: the push happened, its outcome must be recorded.
 	settle := context.WithoutCancel(ctx)
 	switch out.Result {
 	case Delivered:
 		acks.Add(it.JTI)
+		m.obs.Pushed(took, "delivered")
+		m.obs.SETsDelivered(schemas.DeliveryPush, 1)
 		return 0
 	case Permanent:
+		m.obs.Pushed(took, "dead_letter")
 		m.deadLetter(settle, s.ID(), it, out.Error)
 		return 0
 	}
+	m.obs.Pushed(took, "retry")
 	if m.now().Sub(it.Queued) > m.backoff.MaxAge {
 		out.Error.Description = "gave up after " + m.backoff.MaxAge.String() + "; last failure: " + out.Error.Description
 		m.deadLetter(settle, s.ID(), it, out.Error)
 		return 0
 	}
+	m.obs.SETsRetried(schemas.DeliveryPush, 1)
 	m.log.Info("push failed, will retry", "stream_id", s.ID(), "jti", it.JTI, "attempt", attempt,
 		"status", out.Status, "err", out.Error.Err, "description", out.Error.Description)
 	return m.backoff.Delay(attempt, out.RetryAfter)
 }
 
 func (m *Manager) deadLetter(ctx context.Context, id streams.ID, it streams.Item, e schemas.SETError) {
+	m.obs.SETsDeadLettered(schemas.DeliveryPush, 1)
 	m.log.Warn("push dead-lettered", "stream_id", id, "jti", it.JTI, "err", e.Err, "description", e.Description)
 	if err := m.queue.Reject(ctx, id, []streams.DeliveryError{{JTI: it.JTI, Error: e, At: m.now()}}); err != nil {
 		m.log.Error("record dead letter", "stream_id", id, "jti", it.JTI, "err", err)

@@ -27,12 +27,16 @@ type Relay struct {
 	queue   streams.Queue
 	pub     Publisher
 	log     *slog.Logger
+	obs     transmitter.Observer
 	workers *transmitter.Workers
 }
 
-// New returns a relay from store and queue to pub.
-func New(store streams.Store, queue streams.Queue, pub Publisher, log *slog.Logger) *Relay {
-	r := &Relay{store: store, queue: queue, pub: pub, log: log}
+// New returns a relay from store and queue to pub; obs (may be nil) is told what was published.
+func New(store streams.Store, queue streams.Queue, pub Publisher, log *slog.Logger, obs transmitter.Observer) *Relay {
+	if obs == nil {
+		obs = transmitter.NopObserver{}
+	}
+	r := &Relay{store: store, queue: queue, pub: pub, log: log, obs: obs}
 	r.workers = transmitter.NewWorkers(r.work)
 	return r
 }
@@ -95,6 +99,7 @@ func (r *Relay) round(ctx context.Context, id streams.ID, backoff *time.Duration
 		return idle, false
 	}
 	if err := r.pub.PublishSETs(ctx, id, items); err != nil {
+		r.obs.SETsRetried(schemas.DeliveryNATS, len(items))
 		r.log.Warn("relay to NATS failed, will retry", "stream_id", id, "err", err)
 		wait := *backoff
 		*backoff = min(*backoff*2, 5*time.Second)
@@ -105,6 +110,7 @@ func (r *Relay) round(ctx context.Context, id streams.ID, backoff *time.Duration
 	for i, it := range items {
 		jtis[i] = it.JTI
 	}
+	r.obs.SETsDelivered(schemas.DeliveryNATS, len(items))
 	if err := r.queue.Ack(context.WithoutCancel(ctx), id, jtis); err != nil {
 		r.log.Error("acknowledge relayed SETs", "stream_id", id, "err", err)
 		return *backoff, false

@@ -64,7 +64,7 @@ func TestRelayRetriesUntilTheBusAcknowledgesAndKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	bus := &flakyBus{failures: 2}
-	r := relay.New(db, db, bus, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := relay.New(db, db, bus, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	done := make(chan struct{})
 	go func() { _ = r.Run(ctx); close(done) }()
 	deadline := time.Now().Add(20 * time.Second)
