@@ -9,7 +9,7 @@ GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 FUZZTIME      ?= 30s
 DATA_DIR      ?= ./data
 
-.PHONY: all build run test fmt-check vet lint unit bench fuzz cover clean
+.PHONY: all build run test fmt-check vet lint unit bench fuzz cover release clean
 
 all: build
 
@@ -62,5 +62,13 @@ cover:
 	$(GO) tool cover -func=coverage.out | tail -n 1
 	$(GO) tool cover -html=coverage.out -o coverage.html
 
+## release: static binaries for linux/amd64 and linux/arm64 in dist/, version stamped
+release:
+	@mkdir -p dist
+	@for arch in amd64 arm64; do \
+	  echo "dist/ssfd-$(VERSION)-linux-$$arch"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/ssfd-$(VERSION)-linux-$$arch ./cmd/ssfd || exit 1; \
+	done
+
 clean:
-	rm -rf $(BIN) coverage.out coverage.html
+	rm -rf $(BIN) dist coverage.out coverage.html

@@ -44,8 +44,9 @@ func TestCrashMidPushLosesNothing(t *testing.T) {
 	}))
 	defer rx.Close()
 
-	dir, addr := t.TempDir(), freeAddr(t)
-	first := startChild(t, dir, addr)
+	dir := t.TempDir()
+	first := startChild(t, dir, "127.0.0.1:0")
+	addr := first.addr()
 	tok := adminToken(t, dir)
 	ctx := context.Background()
 	client, err := receiver.Discover(ctx, first.url, receiver.WithToken(tok))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,9 @@ type child struct {
 	logs *syncBuffer
 }
 
+// startChild starts `ssfd serve --dev` on addr and waits until it serves. With a port of 0 the child picks a
+// free port itself and the test reads it from the child's banner, so that no other test can take the port in
+// between; a restart passes the address the first start printed.
 func startChild(t *testing.T, dataDir, addr string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--dev", "--data-dir", dataDir, "--http-addr", addr,
@@ -36,39 +38,36 @@ func startChild(t *testing.T, dataDir, addr string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, url: "http://" + addr, logs: logs}
+	c := &child{cmd: cmd, logs: logs}
 	t.Cleanup(func() { c.kill() })
+	const banner = "ssfd is serving on "
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(c.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
+	for c.url == "" {
+		if out := logs.String(); strings.Contains(out, banner) {
+			c.url = strings.Fields(out[strings.Index(out, banner)+len(banner):])[0]
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ssfd did not become healthy: %v\n%s", err, logs)
+			t.Fatalf("ssfd did not start:\n%s", logs)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+	resp, err := http.Get(c.url + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("ssfd is not healthy: %v\n%s", err, logs)
+	}
+	resp.Body.Close()
+	return c
 }
+
+// addr returns the host:port the child serves on.
+func (c *child) addr() string { return strings.TrimPrefix(c.url, "http://") }
 
 func (c *child) kill() {
 	if c.cmd.ProcessState == nil {
 		_ = c.cmd.Process.Signal(syscall.SIGKILL)
 		_ = c.cmd.Wait()
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestCrashLosesNoAcceptedEvent kills the server with SIGKILL while events are being emitted, restarts it on the
@@ -78,8 +77,9 @@ func TestCrashLosesNoAcceptedEvent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	first := startChild(t, dir, addr)
+	dir := t.TempDir()
+	first := startChild(t, dir, "127.0.0.1:0")
+	addr := first.addr()
 	tok := adminToken(t, dir)
 	ctx := context.Background()
 	client, err := receiver.Discover(ctx, first.url, receiver.WithToken(tok))

@@ -2,11 +2,16 @@ package main
 
 import (
 	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ssfd/ssfd/internal/config"
 )
@@ -67,6 +72,57 @@ func TestDeploySampleConfigurationIsValid(t *testing.T) {
 	for _, want := range []string{"ExecStart=/usr/local/bin/ssfd serve --config /etc/ssfd/ssfd.yaml", "NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=ssfd"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("deploy/ssfd.service lacks %q", want)
+		}
+	}
+}
+
+func TestDeployManifestsAreValidYAML(t *testing.T) {
+	files, err := filepath.Glob("../../deploy/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := filepath.Glob("../../deploy/kubernetes/*.yaml")
+	files = append(files, more...)
+	if len(files) < 3 {
+		t.Fatalf("found only %v", files)
+	}
+	kinds := map[string]bool{}
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(f)
+		for n := 0; ; n++ {
+			var doc map[string]any
+			err := dec.Decode(&doc)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s document %d: %v", path, n, err)
+			}
+			if strings.Contains(path, "kubernetes") {
+				if doc["apiVersion"] == nil || doc["kind"] == nil || doc["metadata"] == nil {
+					t.Errorf("%s document %d lacks apiVersion, kind or metadata", path, n)
+				}
+				kinds[fmt.Sprint(doc["kind"])] = true
+				if doc["kind"] == "ConfigMap" {
+					cfg := config.Default()
+					data := doc["data"].(map[string]any)
+					if err := cfg.Load([]byte(data["ssfd.yaml"].(string))); err != nil {
+						t.Errorf("the ConfigMap's ssfd.yaml: %v", err)
+					} else if err := cfg.Validate(); err != nil {
+						t.Errorf("the ConfigMap's ssfd.yaml: %v", err)
+					}
+				}
+			}
+		}
+		f.Close()
+	}
+	for _, k := range []string{"Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget"} {
+		if !kinds[k] {
+			t.Errorf("deploy/kubernetes has no %s", k)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +13,7 @@ import (
 
 func newKeysCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Generate signing keys and export JWKS documents"}
-	cmd.AddCommand(newKeysGenerateCommand(), newKeysJWKSCommand())
+	cmd.AddCommand(newKeysGenerateCommand(), newKeysJWKSCommand(), newKeysRotateCommand())
 	return cmd
 }
 
@@ -75,4 +76,38 @@ func printJSON(cmd *cobra.Command, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+func newKeysRotateCommand() *cobra.Command {
+	var dataDir string
+	var algs []string
+	cmd := &cobra.Command{
+		Use:   "rotate --data-dir DIR [--alg RS256]",
+		Short: "Rotate the SET signing keys of a stopped ssfd: next becomes active, active is retired",
+		Long: "Rotate the key rings in <data-dir>/keys. The next key, published in the JWKS since the last rotation,\n" +
+			"becomes the signing key; the active key is retired but stays published for 7 days so receivers can\n" +
+			"still verify SETs it signed; a new next key is generated. Run it while ssfd is stopped, then start it.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, alg := range algs {
+				path := filepath.Join(dataDir, "keys", "set-"+alg+".json")
+				ring, err := keys.LoadRing(path)
+				if err != nil {
+					return err
+				}
+				before := ring.Active().ID()
+				if err := ring.Rotate(); err != nil {
+					return err
+				}
+				if err := keys.SaveRing(path, ring); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: active key %s (was %s)\n", alg, ring.Active().ID(), before)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory of the stopped ssfd")
+	cmd.Flags().StringSliceVar(&algs, "alg", []string{"RS256", "ES256", "EdDSA"}, "rings to rotate")
+	return cmd
 }

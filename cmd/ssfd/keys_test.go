@@ -96,3 +96,32 @@ func TestSETDecodeAndVerify(t *testing.T) {
 		t.Fatalf("verify without flags is a usage error: exit %d", code)
 	}
 }
+
+func TestKeysRotateMovesNextToActive(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := keys.NewRing(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "keys", "set-ES256.json")
+	if err := keys.SaveRing(path, ring); err != nil {
+		t.Fatal(err)
+	}
+	var next string
+	for _, k := range ring.JWKS().Keys() {
+		if k.ID() != ring.Active().ID() {
+			next = k.ID()
+		}
+	}
+	code, out, errOut := runCLI(t, "", "keys", "rotate", "--data-dir", dir, "--alg", "ES256")
+	if code != 0 || !strings.Contains(out, "active key "+next) {
+		t.Fatalf("rotate: %d %q %q", code, out, errOut)
+	}
+	back, err := keys.LoadRing(path)
+	if err != nil || back.Active().ID() != next || len(back.JWKS().Keys()) != 3 {
+		t.Fatalf("after rotate: %v, %d published", err, len(back.JWKS().Keys()))
+	}
+}

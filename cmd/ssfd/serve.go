@@ -1,7 +1,6 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -44,6 +43,8 @@ func newServeCommand() *cobra.Command {
 				"min-verification-interval": func() { cfg.MinVerificationInterval = flags.MinVerificationInterval },
 				"inactivity-timeout":        func() { cfg.InactivityTimeout = flags.InactivityTimeout },
 				"signing-alg":               func() { cfg.SigningAlgorithms = flags.SigningAlgorithms },
+				"log-format":                func() { cfg.LogFormat = flags.LogFormat },
+				"log-level":                 func() { cfg.LogLevel = flags.LogLevel },
 			}
 			for name, set := range apply {
 				if cmd.Flags().Changed(name) {
@@ -55,8 +56,7 @@ func newServeCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			return server.Run(ctx, cfg, log, cmd.OutOrStdout())
+			return server.Run(ctx, cfg, cfg.Logger(cmd.ErrOrStderr()), cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -71,5 +71,7 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&flags.MinVerificationInterval, "min-verification-interval", flags.MinVerificationInterval, "least time between two verification requests of a stream (env SSFD_MIN_VERIFICATION_INTERVAL)")
 	f.DurationVar(&flags.InactivityTimeout, "inactivity-timeout", flags.InactivityTimeout, "inactivity_timeout of new streams; an inactive stream is paused (0: never)")
 	f.StringSliceVar(&flags.SigningAlgorithms, "signing-alg", flags.SigningAlgorithms, "SET signing algorithms; the first is the default")
+	f.StringVar(&flags.LogFormat, "log-format", flags.LogFormat, "log format: text or json (env SSFD_LOG_FORMAT)")
+	f.StringVar(&flags.LogLevel, "log-level", flags.LogLevel, "log level: debug, info, warn or error (env SSFD_LOG_LEVEL)")
 	return cmd
 }

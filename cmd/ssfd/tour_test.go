@@ -16,8 +16,8 @@ func TestCLIAgainstARealServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	srv := startChild(t, dir, addr)
+	dir := t.TempDir()
+	srv := startChild(t, dir, "127.0.0.1:0")
 	common := []string{"--url", srv.url, "--token-file", filepath.Join(dir, "admin.token")}
 	code, out, errOut := runCLI(t, "", append([]string{"stream", "create", "--description", "tour"}, common...)...)
 	if code != 0 {
@@ -62,8 +62,8 @@ func TestDeadLettersCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	srv := startChild(t, dir, addr)
+	dir := t.TempDir()
+	srv := startChild(t, dir, "127.0.0.1:0")
 	common := []string{"--url", srv.url, "--token-file", filepath.Join(dir, "admin.token")}
 	_, out, _ := runCLI(t, "", append([]string{"stream", "create"}, common...)...)
 	var cfg struct {
@@ -127,13 +127,14 @@ func TestTourSeesSETsArriveOverPushAndNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	srv := startChild(t, dir, addr)
+	dir := t.TempDir()
+	srv := startChild(t, dir, "127.0.0.1:0")
 	common := []string{"--url", srv.url, "--token-file", filepath.Join(dir, "admin.token")}
-	sinkAddr := freeAddr(t)
-	sink := startTool(t, "sink", "--addr", sinkAddr, "--auth", "Bearer sink-secret",
+	sink := startTool(t, "sink", "--addr", "127.0.0.1:0", "--auth", "Bearer sink-secret",
 		"--jwks", srv.url+"/jwks.json", "--iss", srv.url, "--aud", "admin")
-	waitFor(t, "the sink listens", srv, func() bool { return strings.Contains(sink.String(), "listening") })
+	waitFor(t, "the sink listens", srv, func() bool { return strings.Contains(sink.String(), "listening on http://") })
+	out0 := sink.String()
+	sinkAddr := strings.TrimSuffix(strings.Fields(out0[strings.Index(out0, "listening on http://")+len("listening on http://"):])[0], "/")
 	if code, _, errOut := runCLI(t, "", append([]string{"stream", "create", "--delivery", "push",
 		"--endpoint", "http://" + sinkAddr + "/push", "--auth-header", "Bearer sink-secret"}, common...)...); code != 0 {
 		t.Fatalf("push stream: %s", errOut)

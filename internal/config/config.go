@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -51,6 +53,11 @@ type Config struct {
 	// MetricsPerStream is how many streams get /metrics series of their own (queue depth and oldest SET age,
 	// labelled by stream_id); 0 keeps only totals. Bounded so that many streams cannot blow up cardinality.
 	MetricsPerStream int `yaml:"metrics_per_stream"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+	// LogLevel is debug, info, warn or error. Requests are logged at debug; tokens, secrets and whole SETs never
+	// are.
+	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -73,6 +80,8 @@ func Default() Config {
 		MinVerificationInterval: 15 * time.Second,
 		PollTimeout:             25 * time.Second,
 		ShutdownTimeout:         10 * time.Second,
+		LogFormat:               "text",
+		LogLevel:                "info",
 		PushTimeout:             10 * time.Second,
 		PushMaxAge:              24 * time.Hour,
 		PushRetryMin:            time.Second,
@@ -82,7 +91,7 @@ func Default() Config {
 
 // FromEnv overrides fields from SSFD_* variables read through getenv (os.Getenv in the process): SSFD_DATA_DIR,
 // SSFD_HTTP_ADDR, SSFD_ISSUER, SSFD_DEV, SSFD_NATS_URL, SSFD_NATS_LISTEN, SSFD_POLL_TIMEOUT,
-// SSFD_MIN_VERIFICATION_INTERVAL, SSFD_INACTIVITY_TIMEOUT. It reports every value it cannot read.
+// SSFD_MIN_VERIFICATION_INTERVAL, SSFD_INACTIVITY_TIMEOUT, SSFD_LOG_FORMAT, SSFD_LOG_LEVEL. It reports every value it cannot read.
 func (c *Config) FromEnv(getenv func(string) string) error {
 	var errs []error
 	str := func(name string, dst *string) {
@@ -108,6 +117,8 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	dur("SSFD_POLL_TIMEOUT", &c.PollTimeout)
 	dur("SSFD_MIN_VERIFICATION_INTERVAL", &c.MinVerificationInterval)
 	dur("SSFD_INACTIVITY_TIMEOUT", &c.InactivityTimeout)
+	str("SSFD_LOG_FORMAT", &c.LogFormat)
+	str("SSFD_LOG_LEVEL", &c.LogLevel)
 	if v := getenv("SSFD_DEV"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -171,6 +182,12 @@ func (c *Config) Validate() error {
 	if c.PushTimeout < time.Second || c.PushTimeout > 5*time.Minute {
 		bad("push_timeout", "%s must be between 1s and 5m", c.PushTimeout)
 	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "%q must be text or json", c.LogFormat)
+	}
+	if _, err := c.Level(); err != nil {
+		bad("log_level", "%q must be debug, info, warn or error", c.LogLevel)
+	}
 	if c.MetricsPerStream < 0 || c.MetricsPerStream > 10_000 {
 		bad("metrics_per_stream", "%d must be between 0 and 10000", c.MetricsPerStream)
 	}
@@ -209,4 +226,21 @@ func (t Token) TokenValue() (string, error) {
 		return "", fmt.Errorf("token file: %w", err)
 	}
 	return strings.TrimSpace(string(data)), nil
+}
+
+// Level returns LogLevel as a slog level.
+func (c *Config) Level() (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(c.LogLevel))
+	return l, err
+}
+
+// Logger returns the process logger the configuration asks for, writing to w.
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	level, _ := c.Level()
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -236,7 +236,10 @@ func (s *Server) observeHTTP(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err) // render now, so the status is the one the client gets
 		}
-		s.metrics.ObserveHTTP(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
+		took := time.Since(start)
+		s.metrics.ObserveHTTP(c.Path(), c.Request().Method, c.Response().Status, took)
+		s.log.Debug("request", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"method", c.Request().Method, "route", c.Path(), "status", c.Response().Status, "duration", took)
 		return nil
 	}
 }
