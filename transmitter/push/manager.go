@@ -77,62 +77,28 @@ const streamRefresh = time.Second
 // work delivers the SETs of one stream, oldest first, one at a time, until the stream is gone or is no longer a
 // push stream.
 func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{}) {
-	acks := transmitter.NewAcks(m.queue, id, m.log)
-	defer acks.Close()
-	attempt := 0
-	var lastJTI string
-	var s *streams.Stream
-	var fetched time.Time
+	w := &worker{m: m, id: id, acks: transmitter.NewAcks(m.queue, id, m.log)}
+	defer w.acks.Close()
 	for {
-		retrying := false
 		select {
-		case <-wake: // a change or a new SET: read the stream again below
-			s = nil
+		case <-wake: // a change or a new SET: read the stream again before the next push
+			w.stream = nil
 		default:
 		}
-		var err error
-		if s == nil || time.Since(fetched) > streamRefresh {
-			s, err = m.store.GetStream(ctx, id)
-			fetched = time.Now()
-		}
-		if errors.Is(err, streams.ErrNotFound) || err == nil && s.Config.Delivery.Method != schemas.DeliveryPush {
+		wait, retrying, done := w.step(ctx)
+		if done {
 			return
-		}
-		var wait time.Duration
-		switch {
-		case err != nil:
-			wait = m.backoff.Min
-		case s.Status != schemas.StatusEnabled && !s.PausedForInactivity:
-			wait = idleCheck // paused holds, disabled drops: nothing to send until enabled again
-		default:
-			it, ok, err := m.next(ctx, id, acks)
-			switch {
-			case err != nil:
-				wait = m.backoff.Min
-			case !ok || !s.Deliverable(it.Queued):
-				wait = idleCheck
-			default:
-				if it.JTI != lastJTI {
-					attempt, lastJTI = 0, it.JTI
-				}
-				attempt++
-				wait = m.deliver(ctx, s, it, attempt, acks)
-				retrying = wait > 0
-			}
-		}
-		if err != nil {
-			s = nil
 		}
 		if wait == 0 {
 			continue
 		}
-		s = nil // after a wait, read the stream again
+		w.stream = nil // after a wait, read the stream again
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
-		case <-acks.Progress(): // an acknowledgement landed: the next SET may be waiting behind it
+		case <-w.acks.Progress(): // an acknowledgement landed: the next SET may be waiting behind it
 			if !m.finishWait(ctx, timer, retrying) {
 				return
 			}
@@ -143,6 +109,54 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{})
 		case <-timer.C:
 		}
 	}
+}
+
+// worker is the state of one stream's delivery: its cached stream, its background acknowledgements, and the
+// attempts at the SET it is retrying.
+type worker struct {
+	m       *Manager
+	id      streams.ID
+	acks    *transmitter.Acks
+	stream  *streams.Stream
+	fetched time.Time
+	attempt int
+	lastJTI string
+}
+
+// step pushes the next SET if there is one to push now, and says how long to wait before the next step, whether
+// that wait is a retry backoff, and whether the worker is done.
+func (w *worker) step(ctx context.Context) (wait time.Duration, retrying, done bool) {
+	m := w.m
+	if w.stream == nil || time.Since(w.fetched) > streamRefresh {
+		s, err := m.store.GetStream(ctx, w.id)
+		switch {
+		case errors.Is(err, streams.ErrNotFound):
+			return 0, false, true
+		case err != nil:
+			return m.backoff.Min, false, ctx.Err() != nil
+		}
+		w.stream, w.fetched = s, time.Now()
+	}
+	s := w.stream
+	switch {
+	case s.Config.Delivery.Method != schemas.DeliveryPush:
+		return 0, false, true
+	case s.Status != schemas.StatusEnabled && !s.PausedForInactivity:
+		return idleCheck, false, false // paused holds, disabled drops: nothing to send until enabled again
+	}
+	it, ok, err := m.next(ctx, w.id, w.acks)
+	switch {
+	case err != nil:
+		return m.backoff.Min, false, ctx.Err() != nil
+	case !ok || !s.Deliverable(it.Queued):
+		return idleCheck, false, false
+	}
+	if it.JTI != w.lastJTI {
+		w.attempt, w.lastJTI = 0, it.JTI
+	}
+	w.attempt++
+	wait = m.deliver(ctx, s, it, w.attempt, w.acks)
+	return wait, wait > 0, false
 }
 
 // finishWait ends an interrupted wait: a retry still waits out its backoff, an idle wait ends now. It reports
