@@ -23,10 +23,10 @@ func (t *Transmitter) Register(e *echo.Echo, tv TokenVerifier) {
 	e.GET(t.MetadataPath(), t.handleMetadata)
 	g := e.Group(t.BasePath())
 	g.GET(PathJWKS, t.handleJWKS)
-	g.POST(PathConfiguration, t.handleCreate, manage)
+	g.POST(PathConfiguration, streamCall(t.CreateStream, http.StatusCreated), manage)
 	g.GET(PathConfiguration, t.handleRead, read)
-	g.PATCH(PathConfiguration, t.handleUpdate, manage)
-	g.PUT(PathConfiguration, t.handleReplace, manage)
+	g.PATCH(PathConfiguration, streamCall(t.UpdateStream, http.StatusOK), manage)
+	g.PUT(PathConfiguration, streamCall(t.ReplaceStream, http.StatusOK), manage)
 	g.DELETE(PathConfiguration, t.handleDelete, manage)
 	g.GET(PathStatus, t.handleStatus, read)
 	g.POST(PathStatus, t.handleSetStatus, manage)
@@ -103,18 +103,6 @@ func (t *Transmitter) handleJWKS(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/jwk-set+json", jwks)
 }
 
-func (t *Transmitter) handleCreate(c echo.Context) error {
-	body, err := ReadBody(c)
-	if err != nil {
-		return err
-	}
-	s, err := t.CreateStream(c.Request().Context(), principal(c), body)
-	if err != nil {
-		return err
-	}
-	return JSON(c, http.StatusCreated, s.Config)
-}
-
 func (t *Transmitter) handleRead(c echo.Context) error {
 	id, given, err := queryStreamID(c)
 	if err != nil {
@@ -133,26 +121,6 @@ func (t *Transmitter) handleRead(c echo.Context) error {
 		return JSON(c, http.StatusOK, out)
 	}
 	s, err := t.GetStream(ctx, p, id)
-	if err != nil {
-		return err
-	}
-	return JSON(c, http.StatusOK, s.Config)
-}
-
-func (t *Transmitter) handleUpdate(c echo.Context) error {
-	return t.handleChange(c, t.UpdateStream)
-}
-
-func (t *Transmitter) handleReplace(c echo.Context) error {
-	return t.handleChange(c, t.ReplaceStream)
-}
-
-func (t *Transmitter) handleChange(c echo.Context, change func(context.Context, Principal, []byte) (*streams.Stream, error)) error {
-	body, err := ReadBody(c)
-	if err != nil {
-		return err
-	}
-	s, err := change(c.Request().Context(), principal(c), body)
 	if err != nil {
 		return err
 	}
@@ -198,6 +166,22 @@ func (t *Transmitter) handleSetStatus(c echo.Context) error {
 		return err
 	}
 	return JSON(c, http.StatusOK, st)
+}
+
+// streamCall is the handler of an operation that takes the request body and answers with the stream's
+// configuration: create (201), update and replace (200).
+func streamCall(call func(context.Context, Principal, []byte) (*streams.Stream, error), status int) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := ReadBody(c)
+		if err != nil {
+			return err
+		}
+		s, err := call(c.Request().Context(), principal(c), body)
+		if err != nil {
+			return err
+		}
+		return JSON(c, status, s.Config)
+	}
 }
 
 // bodyCall is the handler of an operation that takes the request body and answers with an empty body.
