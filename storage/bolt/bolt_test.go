@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssfd/ssfd/receiver"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/storage/bolt"
 	"github.com/ssfd/ssfd/storage/storetest"
@@ -92,4 +93,8 @@ func TestASecondOpenFailsWithAClearError(t *testing.T) {
 	if _, err := bolt.Open(path, bolt.WithTimeout(50*time.Millisecond)); !errors.Is(err, bolt.ErrLocked) {
 		t.Fatalf("err = %v, want ErrLocked", err)
 	}
+}
+
+func TestInboxConformance(t *testing.T) {
+	storetest.TestInbox(t, func(t *testing.T) receiver.Inbox { return open(t) })
 }

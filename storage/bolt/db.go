@@ -80,7 +80,8 @@ func Open(path string, opts ...Option) (*DB, error) {
 }
 
 func initLayout(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketStreams, bucketSubjects, bucketLog, bucketIndex, bucketJTI, bucketDead} {
+	for _, name := range [][]byte{bucketMeta, bucketStreams, bucketSubjects, bucketLog, bucketIndex, bucketJTI, bucketDead,
+		bucketSeen, bucketInbox} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
