@@ -29,8 +29,8 @@ type Inbox interface {
 	// reports false, storing nothing, when (iss, jti) was accepted before and is still remembered: a replay,
 	// to be acknowledged like a first delivery but not handled twice.
 	Accept(ctx context.Context, e Entry, until time.Time) (bool, error)
-	// Waiting returns up to max entries waiting to be handled, oldest first.
-	Waiting(ctx context.Context, max int) ([]Entry, error)
+	// Waiting returns up to max entries waiting to be handled whose Seq is greater than after, oldest first.
+	Waiting(ctx context.Context, after uint64, max int) ([]Entry, error)
 	// Handled removes handled entries; their (iss, jti) stay remembered until their time passes.
 	Handled(ctx context.Context, seqs []uint64) error
 	// Forget drops the (iss, jti) records whose time passed before now and returns how many it dropped.

@@ -104,3 +104,17 @@ func KnownEventTypes() []EventType {
 	copy(out, eventOrder)
 	return out
 }
+
+// LookupEventType accepts the short name of a known event type ("session-revoked", as in NATS subjects and
+// configuration files) or an event type URI (ParseEventType).
+func LookupEventType(name string) (EventType, error) {
+	for _, t := range KnownEventTypes() {
+		if t.Name() == name {
+			return t, nil
+		}
+	}
+	if strings.Contains(name, ":") {
+		return ParseEventType(name)
+	}
+	return "", fmt.Errorf("%w: %q is neither an event type URI nor the name of a known one such as session-revoked", ErrInvalid, name)
+}

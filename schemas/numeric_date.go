@@ -12,6 +12,9 @@ import (
 // NumericDate is a JSON number of seconds since the Unix epoch (RFC 7519 §2), as used by the SET claims iat and
 // toe and the CAEP event_timestamp. Fractions are accepted on input (spec/ssf.md GO-02); whole seconds are emitted
 // as integers. The zero value means absent.
+//
+// A value past the year 9999 cannot be seconds; when it is a time in milliseconds (as in CAEP 1.0's own examples,
+// which many transmitters copy: "event_timestamp": 1615304991643) it is read as milliseconds rather than refused.
 type NumericDate struct {
 	t time.Time
 }
@@ -45,6 +48,9 @@ func (d *NumericDate) UnmarshalJSON(data []byte) error {
 		return &json.UnmarshalTypeError{Value: jsonKind(data), Type: numericDateType}
 	}
 	f, err := strconv.ParseFloat(string(data), 64)
+	if err == nil && f > maxNumericDate && f <= maxNumericDate*1000 {
+		f /= 1000 // milliseconds, see the type's documentation
+	}
 	if err != nil || f < 0 || f > maxNumericDate || math.IsNaN(f) {
 		return fmt.Errorf("%w: %s is not a NumericDate", ErrInvalid, data)
 	}

@@ -233,6 +233,11 @@ func TestNumericDateAcceptsFractionsAndEmitsIntegers(t *testing.T) {
 			t.Errorf("iat %v: err = %v, want a problem at /iat", bad, err)
 		}
 	}
+	// CAEP 1.0's examples give event_timestamp in milliseconds; past the year 9999 a value is read as such.
+	ms, err := schemas.ParseSET(setDoc(t, map[string]any{"iat": 1615304991643}))
+	if err != nil || ms.IssuedAt.Time().UnixMilli() != 1615304991643 {
+		t.Fatalf("a millisecond iat: %v %v", ms, err)
+	}
 	whole, _ := json.Marshal(schemas.Unix(1767225600))
 	if string(whole) != "1767225600" {
 		t.Fatalf("whole seconds encode as %s", whole)

@@ -21,7 +21,7 @@ func newEmitCommand() *cobra.Command {
 			"once every SET is durably queued. --type takes a short name such as session-revoked or a URI.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			et, err := eventType(typ)
+			et, err := schemas.LookupEventType(typ)
 			if err != nil {
 				return err
 			}

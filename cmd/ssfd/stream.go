@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -34,26 +33,13 @@ func eventTypes(names []string) ([]schemas.EventType, error) {
 			}
 			continue
 		}
-		t, err := eventType(n)
+		t, err := schemas.LookupEventType(n)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, t)
 	}
 	return out, nil
-}
-
-// eventType accepts an event type URI or the short name of a known one.
-func eventType(name string) (schemas.EventType, error) {
-	for _, t := range schemas.KnownEventTypes() {
-		if t.Name() == name {
-			return t, nil
-		}
-	}
-	if strings.Contains(name, ":") {
-		return schemas.ParseEventType(name)
-	}
-	return "", fmt.Errorf("%q is neither an event type URI nor the name of a known one such as session-revoked", name)
 }
 
 // streamRequestFlags are the receiver-supplied members of create and replace.

@@ -60,6 +60,10 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Receiver configures the receiver role; it runs when it has registrations.
+	Receiver Receiver `yaml:"receiver"`
+	// ReceiverOnly runs the receiver role alone, without the transmitter's endpoints (ssfd receive).
+	ReceiverOnly bool `yaml:"-"`
 }
 
 // Token is a static bearer token: its value (or a file holding it), the client it stands for, and its scopes.
@@ -86,6 +90,7 @@ func Default() Config {
 		PushMaxAge:              24 * time.Hour,
 		PushRetryMin:            time.Second,
 		PushRetryMax:            5 * time.Minute,
+		Receiver:                Receiver{ReplayWindow: 7 * 24 * time.Hour, NATSSink: true},
 	}
 }
 
@@ -205,6 +210,7 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("tokens[%d].client_id", i), "is required")
 		}
 	}
+	c.validateReceiver(bad)
 	return errors.Join(errs...)
 }
 

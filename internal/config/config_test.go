@@ -107,6 +107,9 @@ func TestExampleIsValidAndNamesEveryKey(t *testing.T) {
 	}
 	for i := range reflect.TypeFor[config.Config]().NumField() {
 		key := strings.Split(reflect.TypeFor[config.Config]().Field(i).Tag.Get("yaml"), ",")[0]
+		if key == "-" { // set by a subcommand, not by the file
+			continue
+		}
 		if !strings.Contains(string(config.Example), "\n"+key+":") {
 			t.Errorf("the example does not show %s", key)
 		}

@@ -24,6 +24,7 @@ type Metrics struct {
 	push         *prometheus.HistogramVec
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+	rcv          receiverMetrics
 }
 
 // New returns the metrics of a process whose streams are in store and SETs in queue. perStream is the most
@@ -52,6 +53,7 @@ func New(store streams.Store, queue streams.Queue, perStream int) *Metrics {
 	reg.MustRegister(m.queued, m.delivered, m.retried, m.deadLettered, m.push, m.httpRequests, m.httpDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&queueCollector{store: store, queue: queue, perStream: perStream})
+	m.rcv = newReceiverMetrics(reg)
 	return m
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/ssfd/ssfd/internal/config"
 	"github.com/ssfd/ssfd/internal/metrics"
 	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/receiver"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/storage/bolt"
 	"github.com/ssfd/ssfd/transmitter"
@@ -49,6 +50,13 @@ type Server struct {
 	stop     context.CancelFunc
 	workers  sync.WaitGroup
 	adminTok string
+
+	rcv        *receiver.Receiver
+	dispatch   *receiver.Dispatcher
+	keepers    []*receiver.Keeper
+	rcvStop    context.CancelFunc
+	rcvWorkers sync.WaitGroup
+	extraConns []*nats.Conn
 }
 
 // New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must
@@ -112,6 +120,18 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	pollServer := poll.NewServer(s.db, s.db, s.waker, poll.WithTimeout(cfg.PollTimeout), poll.WithActivity(s.tx.Touch),
 		poll.WithObserver(s.metrics))
 	e := s.newEcho()
+	if err := s.setUpReceiver(e, tokens); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	rctx, rstop := context.WithCancel(context.Background())
+	s.rcvStop = rstop
+	s.startReceiver(rctx)
+	if cfg.ReceiverOnly {
+		s.http = s.newHTTPServer(e)
+		return s, nil
+	}
 	s.tx.Register(e, tokens)
 	pollServer.Register(e, s.tx.BasePath(), tokens)
 	if _, err := natsbus.ServeIntake(s.nc, 30*time.Second, func(ctx context.Context, _ string, body []byte) []byte {
@@ -119,8 +139,6 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
 	if cfg.InactivityTimeout > 0 {
 		s.workers.Add(1)
 		go func() {
@@ -137,14 +155,18 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 			}
 		}()
 	}
-	s.http = &http.Server{
-		Handler:           e,
+	s.http = s.newHTTPServer(e)
+	return s, nil
+}
+
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.PollTimeout + 15*time.Second, // longer than a long poll (spec/ssf.md GO-13)
+		WriteTimeout:      s.cfg.PollTimeout + 15*time.Second, // longer than a long poll (spec/ssf.md GO-13)
 		IdleTimeout:       2 * time.Minute,
 	}
-	return s, nil
 }
 
 // pushGuard builds the SSRF guard of push delivery: --dev allows every target, otherwise public unicast plus
@@ -281,16 +303,28 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting requests, answers waiting long polls at once, lets running requests finish within
 // ctx, then closes NATS and storage.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopReceiver() // first, so that a poll client's last acknowledgements still reach this transmitter
 	s.waker.Close()
 	err := s.http.Shutdown(ctx)
 	s.close()
 	return err
 }
 
+func (s *Server) stopReceiver() {
+	if s.rcvStop != nil {
+		s.rcvStop()
+		s.rcvWorkers.Wait()
+	}
+}
+
 func (s *Server) close() {
+	s.stopReceiver()
 	if s.stop != nil {
 		s.stop()
 		s.workers.Wait() // in-flight pushes settle before storage closes
+	}
+	for _, nc := range s.extraConns {
+		nc.Close()
 	}
 	if s.nc != nil {
 		s.nc.Close()

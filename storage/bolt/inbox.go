@@ -58,15 +58,15 @@ func (db *DB) Accept(ctx context.Context, e receiver.Entry, until time.Time) (bo
 	return fresh, err
 }
 
-// Waiting returns up to max entries waiting to be handled, oldest first.
-func (db *DB) Waiting(ctx context.Context, max int) ([]receiver.Entry, error) {
+// Waiting returns up to max entries after seq after waiting to be handled, oldest first.
+func (db *DB) Waiting(ctx context.Context, after uint64, max int) ([]receiver.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var out []receiver.Entry
 	err := db.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketInbox).Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
 			var e receiver.Entry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return err

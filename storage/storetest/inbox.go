@@ -31,7 +31,7 @@ func TestInbox(t *testing.T, open func(t *testing.T) receiver.Inbox) {
 		if fresh, _ := in.Accept(ctx, entry("https://other-tx", "j1", now), now.Add(time.Hour)); !fresh {
 			t.Fatal("the same jti from another issuer is another SET")
 		}
-		got, err := in.Waiting(ctx, 10)
+		got, err := in.Waiting(ctx, 0, 10)
 		if err != nil || len(got) != 2 || got[0].JTI != "j1" || got[0].Issuer != "https://tx" || string(got[0].Claims) != `{"jti":"j1"}` {
 			t.Fatalf("Waiting = %+v %v", got, err)
 		}
@@ -43,16 +43,19 @@ func TestInbox(t *testing.T, open func(t *testing.T) receiver.Inbox) {
 				t.Fatal(err)
 			}
 		}
-		got, _ := in.Waiting(ctx, 3)
+		got, _ := in.Waiting(ctx, 0, 3)
 		if len(got) != 3 || got[0].JTI != "j0" || got[2].JTI != "j2" || got[0].Seq >= got[1].Seq {
 			t.Fatalf("Waiting(3) = %+v", got)
 		}
 		if err := in.Handled(ctx, []uint64{got[0].Seq, got[1].Seq}); err != nil {
 			t.Fatal(err)
 		}
-		rest, _ := in.Waiting(ctx, 10)
+		rest, _ := in.Waiting(ctx, 0, 10)
 		if len(rest) != 3 || rest[0].JTI != "j2" {
 			t.Fatalf("after Handled: %+v", rest)
+		}
+		if tail, _ := in.Waiting(ctx, rest[1].Seq, 10); len(tail) != 1 || tail[0].JTI != "j4" {
+			t.Fatalf("Waiting(after %d) = %+v", rest[1].Seq, tail)
 		}
 		if fresh, _ := in.Accept(ctx, entry("https://tx", "j0", now), now.Add(time.Hour)); fresh {
 			t.Fatal("a handled SET is still remembered until its time passes")

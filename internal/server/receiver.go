@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ssfd/ssfd/internal/config"
+	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/receiver"
+	"github.com/ssfd/ssfd/schemas"
+	"github.com/ssfd/ssfd/transmitter"
+)
+
+// ReceiverStatusPath serves the status of every receiver registration.
+const ReceiverStatusPath = "/api/v1/receiver/status"
+
+// setUpReceiver builds the receiver role: the dispatcher with the configured sinks, the push endpoint, the
+// status API, and one keeper per registration. Nothing runs until startReceiver.
+func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) error {
+	rc := s.cfg.Receiver
+	s.dispatch = receiver.NewDispatcher()
+	if rc.NATSSink {
+		pub, err := natsbus.NewEventPublisher(context.Background(), s.nc, 1)
+		if err != nil {
+			return err
+		}
+		s.dispatch.HandleAll(func(ctx context.Context, d receiver.Delivery) error {
+			data, err := json.Marshal(receiver.NewEventMessage(d))
+			if err != nil {
+				return err
+			}
+			return pub.Publish(ctx, d.SET.Event.Type.Name(), d.SET.Issuer+" "+d.SET.ID, data)
+		})
+	}
+	for _, w := range rc.Webhooks {
+		h := http.Header{}
+		for k, v := range w.Headers {
+			h.Set(k, v)
+		}
+		s.dispatch.HandleAll(receiver.NewWebhookSink(w.URL, h, w.Timeout).Handle)
+	}
+	s.rcv = receiver.New(s.db, s.dispatch, receiver.WithReplayWindow(rc.ReplayWindow), receiver.WithLogger(s.log),
+		receiver.WithObserver(s.metrics))
+	s.rcv.RegisterPush(e)
+	e.GET(ReceiverStatusPath, func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{"registrations": s.rcv.Statuses()})
+	}, transmitter.Authenticate(tokens, transmitter.ScopeRead))
+	for _, g := range rc.Registrations {
+		reg, err := s.registration(g)
+		if err != nil {
+			return fmt.Errorf("server: receiver registration %s: %w", g.Name, err)
+		}
+		k, err := receiver.NewKeeper(s.rcv, reg)
+		if err != nil {
+			return err
+		}
+		s.keepers = append(s.keepers, k)
+	}
+	return nil
+}
+
+// startReceiver runs the inbox dispatcher and every keeper until ctx is done.
+func (s *Server) startReceiver(ctx context.Context) {
+	s.rcvWorkers.Go(func() { _ = s.rcv.Run(ctx) })
+	for _, k := range s.keepers {
+		s.rcvWorkers.Go(func() { _ = k.Run(ctx) })
+	}
+}
+
+// Receiver returns the receiver role, for in-process handlers (register them before Serve).
+func (s *Server) Receiver() *receiver.Receiver { return s.rcv }
+
+// Dispatcher returns the receiver's dispatcher, for in-process handlers (register them before Serve).
+func (s *Server) Dispatcher() *receiver.Dispatcher { return s.dispatch }
+
+// registration turns a configured registration into the receiver's.
+func (s *Server) registration(g config.Registration) (receiver.Registration, error) {
+	reg := receiver.Registration{Name: g.Name, Issuer: g.Issuer, Audience: g.Audience, StreamID: g.StreamID,
+		SigningAlgorithm: g.SigningAlg, VerifyInterval: g.VerifyInterval, PushURL: g.PushURL,
+		Description: "ssfd receiver " + g.Name}
+	switch {
+	case g.ClientCredentials != nil:
+		cc := g.ClientCredentials
+		secret, err := valueOrFile(cc.ClientSecret, cc.ClientSecretFile)
+		if err != nil {
+			return reg, err
+		}
+		scopes := cc.Scopes
+		if len(scopes) == 0 {
+			scopes = []string{transmitter.ScopeManage, transmitter.ScopeRead}
+		}
+		reg.Token = receiver.ClientCredentials(cc.TokenURL, cc.ClientID, secret, scopes)
+	default:
+		tok, err := valueOrFile(g.Token, g.TokenFile)
+		if err != nil {
+			return reg, err
+		}
+		reg.Token = receiver.StaticToken(tok)
+	}
+	auth, err := valueOrFile(g.PushAuthorization, g.PushAuthorizationFile)
+	if err != nil {
+		return reg, err
+	}
+	reg.PushAuthorization = auth
+	switch g.Delivery {
+	case "push":
+		reg.Delivery = schemas.DeliveryPush
+		if reg.PushURL == "" {
+			reg.PushURL = "http://" + s.ln.Addr().String() + receiver.PushPath + g.Name
+		}
+	case "nats":
+		reg.Delivery = schemas.DeliveryNATS
+		nc := s.nc
+		if g.NATSURL != "" {
+			if nc, err = natsbus.Connect(g.NATSURL, "ssfd receiver "+g.Name); err != nil {
+				return reg, err
+			}
+			s.extraConns = append(s.extraConns, nc)
+		}
+		reg.ConsumeNATS = func(ctx context.Context, streamID string) error {
+			return natsbus.ConsumeSETs(ctx, nc, natsbus.ConsumerName(g.Name), streamID, s.log, func(ctx context.Context, sets []string) []natsbus.Verdict {
+				return s.verdicts(g.Name, s.rcv.ReceiveAll(ctx, g.Name, sets))
+			})
+		}
+	default:
+		reg.Delivery = schemas.DeliveryPoll
+	}
+	for _, name := range g.Events {
+		t, err := schemas.LookupEventType(name)
+		if err != nil {
+			return reg, err
+		}
+		reg.EventsRequested = append(reg.EventsRequested, t)
+	}
+	for _, a := range g.Algorithms {
+		alg, err := keys.ParseAlgorithm(a)
+		if err != nil {
+			return reg, err
+		}
+		reg.Algorithms = append(reg.Algorithms, alg)
+	}
+	return reg, nil
+}
+
+// valueOrFile returns value, or the trimmed content of file when file is set.
+func valueOrFile(value, file string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// verdicts maps the receiver's answer for each SET of a NATS batch: stored (or a replay) is acknowledged, refused
+// is terminated so that JetStream never redelivers it, and a storage failure is redelivered.
+func (s *Server) verdicts(registration string, errs []error) []natsbus.Verdict {
+	out := make([]natsbus.Verdict, len(errs))
+	for i, err := range errs {
+		var ve *receiver.VerifyError
+		switch {
+		case err == nil:
+			out[i] = natsbus.Ack
+		case errors.As(err, &ve):
+			s.log.Warn("refused a SET delivered over NATS", "registration", registration, "err", ve.Code,
+				"description", ve.Description)
+			out[i] = natsbus.Term
+		default:
+			out[i] = natsbus.Retry
+		}
+	}
+	return out
+}

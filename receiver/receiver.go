@@ -1,0 +1,447 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssfd/ssfd/schemas"
+)
+
+// ErrUnknownRegistration is returned for a registration name the receiver does not have.
+var ErrUnknownRegistration = errors.New("receiver: unknown registration")
+
+// ErrNotReady is returned when a registration has no stream yet, so its SETs cannot be verified.
+var ErrNotReady = errors.New("receiver: the registration's stream is not set up yet")
+
+// Observer is told what happens to SETs, for metrics. Its methods must be cheap and safe for concurrent use.
+type Observer interface {
+	// SETReceived counts one SET: outcome is "accepted", "duplicate", or an RFC 8935 error code.
+	SETReceived(registration, outcome string)
+	// SETHandled records how long a SET waited from acceptance until its handlers succeeded, or that they failed.
+	SETHandled(registration string, wait time.Duration, err error)
+}
+
+type noObserver struct{}
+
+func (noObserver) SETReceived(string, string)              {}
+func (noObserver) SETHandled(string, time.Duration, error) {}
+
+// Receiver accepts SETs for its registrations, however they arrive (push endpoint, poll client, NATS consumer,
+// a Go call): it verifies each (spec/ssf.md §1.3), checks the state of verification events (VAL-11), stores it
+// in the durable Inbox with replay protection on (iss, jti) (VAL-12), and only then lets the caller acknowledge
+// it (VAL-13). Run hands stored SETs to the Dispatcher until every handler succeeded, retrying with backoff.
+type Receiver struct {
+	inbox  Inbox
+	disp   *Dispatcher
+	log    *slog.Logger
+	obs    Observer
+	window time.Duration
+	now    func() time.Time
+
+	mu   sync.RWMutex
+	regs map[string]*binding
+
+	wake    chan struct{}
+	pending sync.Map // iss + "\x00" + jti → *schemas.SET accepted in this process, so Run need not parse it again
+}
+
+// Option configures a Receiver.
+type Option func(*Receiver)
+
+// WithReplayWindow sets how long (iss, jti) is remembered after a SET was accepted (default 7 days, spec/ssf.md
+// VAL-12); it should be longer than any transmitter's redelivery period.
+func WithReplayWindow(d time.Duration) Option { return func(r *Receiver) { r.window = d } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(r *Receiver) { r.log = l } }
+
+// WithObserver sets the metrics observer.
+func WithObserver(o Observer) Option { return func(r *Receiver) { r.obs = o } }
+
+// New returns a Receiver that stores SETs in inbox and hands them to d.
+func New(inbox Inbox, d *Dispatcher, opts ...Option) *Receiver {
+	r := &Receiver{inbox: inbox, disp: d, log: slog.New(slog.DiscardHandler), obs: noObserver{},
+		window: 7 * 24 * time.Hour, now: time.Now, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
+	for _, opt := range opts {
+		opt(r)
+	}
+	return r
+}
+
+// binding is the receiving side of one registration: its verifier once the stream is known, the push
+// credential, the verification states asked for, and the counters behind Status.
+type binding struct {
+	name     string
+	verifier atomic.Pointer[Verifier]
+	ready    chan struct{} // closed once verifier is set
+	readyOne sync.Once
+	pushAuth atomic.Pointer[string]
+
+	mu     sync.Mutex
+	st     Status
+	states map[string]time.Time // state → when verification was requested
+}
+
+func (r *Receiver) binding(name string) (*binding, error) {
+	r.mu.RLock()
+	b := r.regs[name]
+	r.mu.RUnlock()
+	if b == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownRegistration, name)
+	}
+	return b, nil
+}
+
+// Add declares a registration by name; its SETs are refused with ErrNotReady until SetVerifier is called.
+// Adding a name twice is an error.
+func (r *Receiver) Add(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.regs[name]; dup {
+		return fmt.Errorf("receiver: registration %q added twice", name)
+	}
+	r.regs[name] = &binding{name: name, ready: make(chan struct{}), states: map[string]time.Time{},
+		st: Status{Name: name, Rejected: map[schemas.ErrorCode]uint64{}}}
+	return nil
+}
+
+// SetVerifier sets (or replaces, after a stream was recreated or its audience changed) the verifier of a
+// registration, which makes it ready.
+func (r *Receiver) SetVerifier(name string, v *Verifier) error {
+	b, err := r.binding(name)
+	if err != nil {
+		return err
+	}
+	b.verifier.Store(v)
+	b.readyOne.Do(func() { close(b.ready) })
+	return nil
+}
+
+// SetPushAuthorization sets the Authorization header value the push endpoint requires of this registration's
+// transmitter (spec/ssf.md VAL-08); empty requires none.
+func (r *Receiver) SetPushAuthorization(name, value string) error {
+	b, err := r.binding(name)
+	if err != nil {
+		return err
+	}
+	b.pushAuth.Store(&value)
+	return nil
+}
+
+// ExpectState records a state sent in a verification request, so that the verification event carrying it is
+// accepted and counted as the registration's last verification (spec/ssf.md VAL-11).
+func (r *Receiver) ExpectState(name, state string) error {
+	b, err := r.binding(name)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := r.now()
+	for s, at := range b.states { // states are kept for a day: enough for any delayed delivery
+		if now.Sub(at) > 24*time.Hour {
+			delete(b.states, s)
+		}
+	}
+	b.states[state] = now
+	b.st.LastVerificationRequested = now
+	return nil
+}
+
+// WaitReady blocks until the registration has a verifier or ctx is done.
+func (r *Receiver) WaitReady(ctx context.Context, name string) error {
+	b, err := r.binding(name)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-b.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %s", ErrNotReady, name)
+	}
+}
+
+// Receive verifies one SET that arrived for registration name and stores it for handling. It returns nil when
+// the SET may be acknowledged (also for a replay, which is not handled again), a *VerifyError when the SET is
+// refused (answer or report its code), and another error when it could not be stored (do not acknowledge).
+func (r *Receiver) Receive(ctx context.Context, name, token string) error {
+	b, err := r.binding(name)
+	if err != nil {
+		return err
+	}
+	v := b.verifier.Load()
+	if v == nil {
+		return fmt.Errorf("%w: %s", ErrNotReady, name)
+	}
+	set, err := v.Verify(ctx, token)
+	if err == nil {
+		err = b.checkState(set)
+	}
+	if err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			b.count(func(s *Status) { s.Rejected[ve.Code]++ })
+			r.obs.SETReceived(name, string(ve.Code))
+		}
+		return err
+	}
+	return r.accept(ctx, b, set)
+}
+
+func (r *Receiver) accept(ctx context.Context, b *binding, set *schemas.SET) error {
+	now := r.now()
+	claims, err := set.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	key := set.Issuer + "\x00" + set.ID
+	r.pending.Store(key, set)
+	fresh, err := r.inbox.Accept(ctx, Entry{Registration: b.name, Issuer: set.Issuer, JTI: set.ID, Claims: claims,
+		Received: now}, now.Add(r.window))
+	if err != nil || !fresh {
+		// Nothing new was stored: drop the parsed copy (Run parses the stored claims of a first delivery that
+		// is still waiting, so nothing depends on it).
+		r.pending.Delete(key)
+		if err != nil {
+			return fmt.Errorf("receiver: store SET %s: %w", set.ID, err)
+		}
+		b.count(func(s *Status) { s.Duplicates++ })
+		r.obs.SETReceived(b.name, "duplicate")
+		return nil
+	}
+	b.count(func(s *Status) {
+		s.Accepted++
+		s.LastEvent = now
+		s.LastEventType = set.Event.Type
+		if set.Event.Type == schemas.EventStreamUpdated { // the transmitter says it paused, disabled or resumed us
+			if p, _, err := set.Event.Decode(); err == nil {
+				s.StreamStatus = p.(*schemas.StreamUpdated).Status
+			}
+		}
+	})
+	r.obs.SETReceived(b.name, "accepted")
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// checkState applies spec/ssf.md VAL-11 to verification events: one without state was sent on the
+// transmitter's own initiative and is accepted; one with state must carry a state this receiver asked for.
+func (b *binding) checkState(set *schemas.SET) error {
+	if set.Event.Type != schemas.EventVerification {
+		return nil
+	}
+	p, _, err := set.Event.Decode()
+	if err != nil {
+		return &VerifyError{Code: schemas.ErrInvalidRequest, Description: err.Error(), Err: err}
+	}
+	state := p.(*schemas.Verification).State
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if state == "" {
+		b.st.LastUnsolicitedVerification = time.Now()
+		return nil
+	}
+	if _, ok := b.states[state]; !ok {
+		return &VerifyError{Code: schemas.ErrInvalidState, Description: "the verification event's state was not requested by this receiver"}
+	}
+	b.st.LastVerification = time.Now()
+	return nil
+}
+
+func (b *binding) count(f func(*Status)) {
+	b.mu.Lock()
+	f(&b.st)
+	b.mu.Unlock()
+}
+
+// Run hands accepted SETs to the dispatcher, oldest first, until ctx is done. A SET whose handlers all
+// succeeded is removed from the inbox; one whose handlers failed stays and is handed to them again with
+// exponential backoff (1 s up to 5 min), surviving restarts. It also forgets expired replay records hourly.
+func (r *Receiver) Run(ctx context.Context) error {
+	retry := map[uint64]*backoffState{}
+	forget := time.NewTicker(time.Hour)
+	defer forget.Stop()
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	for {
+		next, err := r.drain(ctx, retry)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.log.Error("receiver inbox", "err", err)
+			next = time.Second
+		}
+		if next > 0 {
+			tick.Reset(next)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-tick.C:
+		case <-forget.C:
+			if n, err := r.inbox.Forget(ctx, r.now()); err != nil {
+				r.log.Error("receiver replay window", "err", err)
+			} else if n > 0 {
+				r.log.Debug("forgot expired replay records", "count", n)
+			}
+		}
+	}
+}
+
+// backoffState is the retry schedule of an entry whose handlers failed.
+type backoffState struct {
+	attempts int
+	next     time.Time
+}
+
+const drainPage = 512
+
+// drain handles every waiting entry that is not backing off, page by page, and returns how long to wait before
+// the earliest backed-off entry is due (0: nothing is backing off).
+func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (time.Duration, error) {
+	var after uint64
+	var soonest time.Duration
+	seen := map[uint64]bool{}
+	for {
+		page, err := r.inbox.Waiting(ctx, after, drainPage)
+		if err != nil || len(page) == 0 {
+			for seq := range retry {
+				if !seen[seq] {
+					delete(retry, seq) // handled elsewhere or gone
+				}
+			}
+			return soonest, err
+		}
+		var done []uint64
+		for _, e := range page {
+			after = e.Seq
+			seen[e.Seq] = true
+			if st := retry[e.Seq]; st != nil && r.now().Before(st.next) {
+				if d := st.next.Sub(r.now()); soonest == 0 || d < soonest {
+					soonest = d
+				}
+				continue
+			}
+			if err := r.handle(ctx, e); err != nil {
+				if ctx.Err() != nil {
+					return 0, ctx.Err()
+				}
+				st := retry[e.Seq]
+				if st == nil {
+					st = &backoffState{}
+					retry[e.Seq] = st
+				}
+				st.attempts++
+				d := min(time.Second<<min(st.attempts-1, 9), 5*time.Minute)
+				st.next = r.now().Add(d)
+				if soonest == 0 || d < soonest {
+					soonest = d
+				}
+				r.log.Warn("SET handler failed; will retry", "registration", e.Registration, "jti", e.JTI,
+					"attempt", st.attempts, "retry_in", d, "err", err)
+				continue
+			}
+			delete(retry, e.Seq)
+			r.pending.Delete(e.Issuer + "\x00" + e.JTI)
+			done = append(done, e.Seq)
+		}
+		if len(done) > 0 {
+			// Record the outcome even when ctx ends now: a handled SET left in the inbox is handled again.
+			if err := r.inbox.Handled(context.WithoutCancel(ctx), done); err != nil {
+				return 0, err
+			}
+		}
+	}
+}
+
+// handle dispatches one entry, parsing its claims unless this process still holds them parsed.
+func (r *Receiver) handle(ctx context.Context, e Entry) error {
+	var set *schemas.SET
+	if v, ok := r.pending.Load(e.Issuer + "\x00" + e.JTI); ok {
+		set = v.(*schemas.SET)
+	} else {
+		var err error
+		if set, err = schemas.ParseSET(e.Claims, schemas.AcceptLegacy()); err != nil {
+			// The claims were verified before they were stored; failing now means the file was damaged.
+			return fmt.Errorf("receiver: stored SET %s no longer parses: %w", e.JTI, err)
+		}
+	}
+	err := r.disp.Dispatch(ctx, Delivery{Registration: e.Registration, SET: set, Received: e.Received})
+	r.obs.SETHandled(e.Registration, r.now().Sub(e.Received), err)
+	return err
+}
+
+// Status is what the receiver knows of one registration (GET /api/v1/receiver/status).
+type Status struct {
+	// Name is the registration's name.
+	Name string `json:"name"`
+	// Issuer is the transmitter's issuer.
+	Issuer string `json:"issuer,omitempty"`
+	// StreamID is the stream the registration receives from.
+	StreamID string `json:"stream_id,omitempty"`
+	// StreamStatus is the stream's status as the transmitter last reported it.
+	StreamStatus schemas.StreamStatus `json:"stream_status,omitempty"`
+	// Delivery is the stream's delivery method.
+	Delivery schemas.DeliveryMethod `json:"delivery,omitempty"`
+	// LastVerificationRequested is when the receiver last asked for a verification event.
+	LastVerificationRequested time.Time `json:"last_verification_requested,omitzero"`
+	// LastVerification is when a verification event carrying a state this receiver asked for last arrived.
+	LastVerification time.Time `json:"last_verification,omitzero"`
+	// LastUnsolicitedVerification is when a verification event without state last arrived.
+	LastUnsolicitedVerification time.Time `json:"last_unsolicited_verification,omitzero"`
+	// LastEvent is when the last SET was accepted, and LastEventType its event type.
+	LastEvent     time.Time         `json:"last_event,omitzero"`
+	LastEventType schemas.EventType `json:"last_event_type,omitempty"`
+	// Accepted, Duplicates and Rejected count SETs: accepted for handling, replays acknowledged but not handled
+	// again, and refused by RFC 8935 error code.
+	Accepted   uint64                       `json:"accepted"`
+	Duplicates uint64                       `json:"duplicates"`
+	Rejected   map[schemas.ErrorCode]uint64 `json:"rejected"`
+	// Error is the last problem keeping the stream healthy, empty when there is none.
+	Error string `json:"error,omitempty"`
+}
+
+// UpdateStatus lets the stream keeper record what it learnt of a registration's stream.
+func (r *Receiver) UpdateStatus(name string, f func(*Status)) error {
+	b, err := r.binding(name)
+	if err != nil {
+		return err
+	}
+	b.count(f)
+	return nil
+}
+
+// Statuses returns the status of every registration, by name.
+func (r *Receiver) Statuses() []Status {
+	r.mu.RLock()
+	bs := make([]*binding, 0, len(r.regs))
+	for _, b := range r.regs {
+		bs = append(bs, b)
+	}
+	r.mu.RUnlock()
+	out := make([]Status, 0, len(bs))
+	for _, b := range bs {
+		b.mu.Lock()
+		s := b.st
+		s.Rejected = make(map[schemas.ErrorCode]uint64, len(b.st.Rejected))
+		for k, v := range b.st.Rejected {
+			s.Rejected[k] = v
+		}
+		b.mu.Unlock()
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
