@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,10 +19,6 @@ const PushPath = "/receiver/push/"
 
 // MaxPushBody bounds a pushed SET; a larger body is answered 413.
 const MaxPushBody = 1 << 20
-
-// pushReadyWait is how long a push waits for its registration's stream to be set up: a transmitter may push a
-// verification event before the answer to the create request reached the receiver.
-const pushReadyWait = 10 * time.Second
 
 // RegisterPush adds the RFC 8935 push endpoint POST /receiver/push/:name to e.
 func (r *Receiver) RegisterPush(e *echo.Echo) {
@@ -40,12 +35,12 @@ func (r *Receiver) handlePush(c echo.Context) error {
 		return pushError(c, http.StatusNotFound, schemas.ErrInvalidRequest, "no receiver registration is named "+name)
 	}
 	if want := b.pushAuth.Load(); want != nil && *want != "" && !sameSecret(c.Request().Header.Get("Authorization"), *want) {
-		return pushError(c, http.StatusBadRequest, schemas.ErrAuthenticationFailed,
+		return r.refuse(c, b, http.StatusBadRequest, schemas.ErrAuthenticationFailed,
 			"the Authorization header is missing or is not the one agreed for this stream")
 	}
 	if ct := c.Request().Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/secevent+jwt" {
-			return pushError(c, http.StatusBadRequest, schemas.ErrInvalidRequest,
+			return r.refuse(c, b, http.StatusBadRequest, schemas.ErrInvalidRequest,
 				"Content-Type must be application/secevent+jwt (RFC 8935 §2)")
 		}
 	}
@@ -54,11 +49,11 @@ func (r *Receiver) handlePush(c echo.Context) error {
 		return pushError(c, http.StatusBadRequest, schemas.ErrInvalidRequest, "the request body could not be read")
 	}
 	if len(body) > MaxPushBody {
-		return pushError(c, http.StatusRequestEntityTooLarge, schemas.ErrInvalidRequest, "the SET is larger than 1 MiB")
+		return r.refuse(c, b, http.StatusRequestEntityTooLarge, schemas.ErrInvalidRequest, "the SET is larger than 1 MiB")
 	}
 	ctx := c.Request().Context()
 	if b.verifier.Load() == nil {
-		wctx, cancel := context.WithTimeout(ctx, pushReadyWait)
+		wctx, cancel := context.WithTimeout(ctx, r.setUp)
 		err := r.WaitReady(wctx, name)
 		cancel()
 		if err != nil {
@@ -78,6 +73,13 @@ func (r *Receiver) handlePush(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", "1")
 		return pushError(c, http.StatusServiceUnavailable, schemas.ErrInvalidRequest, "the SET could not be stored; retry")
 	}
+}
+
+// refuse counts a push refused before its SET was verified, so that the status shows it, and answers it.
+func (r *Receiver) refuse(c echo.Context, b *binding, status int, code schemas.ErrorCode, desc string) error {
+	b.count(func(s *Status) { s.Rejected[code]++ })
+	r.obs.SETReceived(b.name, string(code))
+	return pushError(c, status, code, desc)
 }
 
 // pushError writes an RFC 8935 §2.3 error body. The descriptions are in English (spec/ssf.md PU-21).

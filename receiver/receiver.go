@@ -42,6 +42,7 @@ type Receiver struct {
 	log    *slog.Logger
 	obs    Observer
 	window time.Duration
+	setUp  time.Duration // how long a push waits for its registration to get ready
 	now    func() time.Time
 
 	mu   sync.RWMutex
@@ -64,10 +65,14 @@ func WithLogger(l *slog.Logger) Option { return func(r *Receiver) { r.log = l } 
 // WithObserver sets the metrics observer.
 func WithObserver(o Observer) Option { return func(r *Receiver) { r.obs = o } }
 
+// WithSetUpWait sets how long a push waits for its registration's stream to be set up before it is answered 503
+// (default 10 s): a transmitter may push a verification event before the answer to the create request arrived.
+func WithSetUpWait(d time.Duration) Option { return func(r *Receiver) { r.setUp = d } }
+
 // New returns a Receiver that stores SETs in inbox and hands them to d.
 func New(inbox Inbox, d *Dispatcher, opts ...Option) *Receiver {
 	r := &Receiver{inbox: inbox, disp: d, log: slog.New(slog.DiscardHandler), obs: noObserver{},
-		window: 7 * 24 * time.Hour, now: time.Now, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
+		window: 7 * 24 * time.Hour, setUp: 10 * time.Second, now: time.Now, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
 	for _, opt := range opts {
 		opt(r)
 	}
