@@ -43,6 +43,7 @@ type Receiver struct {
 	obs    Observer
 	window time.Duration
 	setUp  time.Duration // how long a push waits for its registration to get ready
+	hwait  time.Duration // how long the handlers of one SET may take
 	now    func() time.Time
 
 	mu   sync.RWMutex
@@ -69,10 +70,15 @@ func WithObserver(o Observer) Option { return func(r *Receiver) { r.obs = o } }
 // (default 10 s): a transmitter may push a verification event before the answer to the create request arrived.
 func WithSetUpWait(d time.Duration) Option { return func(r *Receiver) { r.setUp = d } }
 
+// WithHandlerTimeout bounds how long the handlers of one SET may take (default 15 s); past it they fail and the
+// SET is handed to them again later. Handlers that started before Run was stopped may finish within it, so that
+// a graceful stop does not cut a delivery in half.
+func WithHandlerTimeout(d time.Duration) Option { return func(r *Receiver) { r.hwait = d } }
+
 // New returns a Receiver that stores SETs in inbox and hands them to d.
 func New(inbox Inbox, d *Dispatcher, opts ...Option) *Receiver {
 	r := &Receiver{inbox: inbox, disp: d, log: slog.New(slog.DiscardHandler), obs: noObserver{},
-		window: 7 * 24 * time.Hour, setUp: 10 * time.Second, now: time.Now, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
+		window: 7 * 24 * time.Hour, setUp: 10 * time.Second, hwait: 15 * time.Second, now: time.Now, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
 	for _, opt := range opts {
 		opt(r)
 	}
@@ -331,6 +337,9 @@ func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (t
 		}
 		var done []uint64
 		for _, e := range page {
+			if ctx.Err() != nil {
+				break
+			}
 			after = e.Seq
 			seen[e.Seq] = true
 			if st := retry[e.Seq]; st != nil && r.now().Before(st.next) {
@@ -339,10 +348,10 @@ func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (t
 				}
 				continue
 			}
-			if err := r.handle(ctx, e); err != nil {
-				if ctx.Err() != nil {
-					return 0, ctx.Err()
-				}
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.hwait)
+			err := r.handle(hctx, e)
+			cancel()
+			if err != nil {
 				st := retry[e.Seq]
 				if st == nil {
 					st = &backoffState{}
@@ -367,6 +376,9 @@ func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (t
 			if err := r.inbox.Handled(context.WithoutCancel(ctx), done); err != nil {
 				return 0, err
 			}
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
 		}
 	}
 }
@@ -416,6 +428,21 @@ type Status struct {
 	Rejected   map[schemas.ErrorCode]uint64 `json:"rejected"`
 	// Error is the last problem keeping the stream healthy, empty when there is none.
 	Error string `json:"error,omitempty"`
+}
+
+// Backlog counts the SETs accepted and not yet handled: waiting for their first hand-over or for a retry after
+// their handlers failed.
+func (r *Receiver) Backlog(ctx context.Context) (int, error) {
+	var n int
+	var after uint64
+	for {
+		page, err := r.inbox.Waiting(ctx, after, drainPage)
+		if err != nil || len(page) == 0 {
+			return n, err
+		}
+		n += len(page)
+		after = page[len(page)-1].Seq
+	}
 }
 
 // UpdateStatus lets the stream keeper record what it learnt of a registration's stream.

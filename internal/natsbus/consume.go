@@ -63,6 +63,9 @@ func ConsumeSETs(ctx context.Context, nc *nats.Conn, durable, streamID string, l
 	for ctx.Err() == nil {
 		msgs, err := fetch(cons)
 		if len(msgs) > 0 {
+			// Settle what was fetched even when ctx ends meanwhile: a message fetched and left unanswered is
+			// redelivered only after AckWait.
+			ctx := context.WithoutCancel(ctx)
 			sets := make([]string, len(msgs))
 			for i, m := range msgs {
 				sets[i] = string(m.Data())
@@ -89,7 +92,9 @@ func ConsumeSETs(ctx context.Context, nc *nats.Conn, durable, streamID string, l
 	return nil
 }
 
-// fetch takes what is waiting, or else waits up to five seconds for a first message.
+// fetch takes what is waiting, or else waits up to a second for a first message. The wait is short rather than
+// cancellable because a cancelled fetch drops the messages on their way, which JetStream then redelivers only
+// after AckWait; a second is also the longest a stop waits for the consumer.
 func fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
 	var msgs []jetstream.Msg
 	batch, err := cons.FetchNoWait(consumeBatch)
@@ -102,7 +107,7 @@ func fetch(cons jetstream.Consumer) ([]jetstream.Msg, error) {
 	if len(msgs) > 0 || batch.Error() != nil {
 		return msgs, batch.Error()
 	}
-	if batch, err = cons.Fetch(consumeBatch, jetstream.FetchMaxWait(5*time.Second)); err != nil {
+	if batch, err = cons.Fetch(consumeBatch, jetstream.FetchMaxWait(time.Second)); err != nil {
 		return nil, err
 	}
 	for m := range batch.Messages() {

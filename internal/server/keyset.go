@@ -13,6 +13,7 @@ import (
 // keySet signs SETs with one key ring per algorithm and publishes the union of their JWKS. It implements
 // transmitter.Signer.
 type keySet struct {
+	dir   string
 	rings map[string]*keys.Ring
 	algs  []string
 }
@@ -23,13 +24,13 @@ func openKeySet(dir string, algs []string) (*keySet, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: key directory: %w", err)
 	}
-	ks := &keySet{rings: map[string]*keys.Ring{}, algs: algs}
+	ks := &keySet{dir: dir, rings: map[string]*keys.Ring{}, algs: algs}
 	for _, name := range algs {
 		alg, err := keys.ParseAlgorithm(name)
 		if err != nil {
 			return nil, err
 		}
-		path := filepath.Join(dir, "set-"+name+".json")
+		path := ks.path(name)
 		ring, err := keys.LoadRing(path)
 		if errors.Is(err, os.ErrNotExist) {
 			if ring, err = keys.NewRing(alg); err == nil {
@@ -42,6 +43,24 @@ func openKeySet(dir string, algs []string) (*keySet, error) {
 		ks.rings[name] = ring
 	}
 	return ks, nil
+}
+
+// path is the file of alg's ring.
+func (k *keySet) path(alg string) string { return filepath.Join(k.dir, "set-"+alg+".json") }
+
+// rotate rotates every ring while SETs are being signed and saves each: the next key, published since the last
+// rotation, signs from now on; the active key is retired and stays published.
+func (k *keySet) rotate() error {
+	for _, alg := range k.algs {
+		ring := k.rings[alg]
+		if err := ring.Rotate(); err != nil {
+			return fmt.Errorf("server: rotate %s: %w", alg, err)
+		}
+		if err := keys.SaveRing(k.path(alg), ring); err != nil {
+			return fmt.Errorf("server: save %s ring: %w", alg, err)
+		}
+	}
+	return nil
 }
 
 // Sign signs claims with the active key of alg, typ secevent+jwt.

@@ -22,6 +22,14 @@ import (
 // ReceiverStatusPath serves the status of every receiver registration.
 const ReceiverStatusPath = "/api/v1/receiver/status"
 
+// ReceiverStatus is the body of GET /api/v1/receiver/status.
+type ReceiverStatus struct {
+	// Registrations holds the status of every registration, by name.
+	Registrations []receiver.Status `json:"registrations"`
+	// Backlog counts the SETs accepted and not yet handled, across registrations.
+	Backlog int `json:"backlog"`
+}
+
 // setUpReceiver builds the receiver role: the dispatcher with the configured sinks, the push endpoint, the
 // status API, and one keeper per registration. Nothing runs until startReceiver.
 func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) error {
@@ -51,7 +59,11 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 		receiver.WithObserver(s.metrics))
 	s.rcv.RegisterPush(e)
 	e.GET(ReceiverStatusPath, func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]any{"registrations": s.rcv.Statuses()})
+		backlog, err := s.rcv.Backlog(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, ReceiverStatus{Registrations: s.rcv.Statuses(), Backlog: backlog})
 	}, transmitter.Authenticate(tokens, transmitter.ScopeRead))
 	for _, g := range rc.Registrations {
 		reg, err := s.registration(g)

@@ -47,6 +47,7 @@ type Server struct {
 	push     *push.Manager
 	relay    *relay.Relay
 	metrics  *metrics.Metrics
+	keys     *keySet
 	stop     context.CancelFunc
 	workers  sync.WaitGroup
 	adminTok string
@@ -91,6 +92,7 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.keys = ks
 	s.waker = poll.NewWaker()
 	guard, err := s.pushGuard()
 	if err != nil {
@@ -284,6 +286,11 @@ func (s *Server) Issuer() string { return s.tx.Issuer() }
 
 // AdminTokenPath is where --dev keeps the admin token.
 func (s *Server) AdminTokenPath() string { return filepath.Join(s.cfg.DataDir, "admin.token") }
+
+// RotateKeys rotates the SET signing keys of every algorithm while the server runs and saves them: the next key,
+// published in the JWKS since the last rotation, signs from now on; the active key is retired and stays
+// published for keys.DefaultRetireWindow, so SETs it signed still verify.
+func (s *Server) RotateKeys() error { return s.keys.rotate() }
 
 // NATSURL returns the URL of the NATS server in use.
 func (s *Server) NATSURL() string { return s.nc.ConnectedUrl() }
