@@ -30,8 +30,14 @@ type child struct {
 // between; a restart passes the address the first start printed.
 func startChild(t *testing.T, dataDir, addr string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--dev", "--data-dir", dataDir, "--http-addr", addr,
+	return startSSFD(t, "serve", "--dev", "--data-dir", dataDir, "--http-addr", addr,
 		"--nats-listen", "127.0.0.1:0", "--min-verification-interval", "0s")
+}
+
+// startSSFD starts this test binary as ssfd with args and waits until it serves.
+func startSSFD(t *testing.T, args ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "SSFD_TEST_MAIN=1")
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,16 +13,31 @@ import (
 )
 
 func newServeCommand() *cobra.Command {
+	return newRunCommand("serve", "Run the transmitter (and the receiver, when configured) with embedded storage and NATS",
+		"Run ssfd: a bbolt file and, unless --nats-url is given, an in-process NATS server with JetStream,\n"+
+			"both under --data-dir. Settings come from defaults, then --config FILE (YAML), then SSFD_*\n"+
+			"environment variables, then flags. The receiver role runs beside the transmitter when the\n"+
+			"configuration lists receiver.registrations. SIGINT or SIGTERM shut it down gracefully.", false)
+}
+
+func newReceiveCommand() *cobra.Command {
+	return newRunCommand("receive", "Run the receiver alone: subscribe to the configured transmitters and act on their SETs",
+		"Run the receiver role only, with the same storage, NATS and settings as serve but without the\n"+
+			"transmitter's API. The transmitters to subscribe to are the receiver.registrations of --config FILE\n"+
+			"(see `ssfd config example`); verified events go to NATS ssf.events.<event name> and to the\n"+
+			"configured webhooks. `ssfd receiver status` shows each registration.", true)
+}
+
+// newRunCommand builds serve and receive, which differ only in the roles they run.
+func newRunCommand(use, short, long string, receiverOnly bool) *cobra.Command {
 	var configFile string
 	flags := config.Default() // what the flags hold; only flags given on the command line are applied
 	var cfg config.Config
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the transmitter with embedded storage and NATS",
-		Long: "Run ssfd: a bbolt file and, unless --nats-url is given, an in-process NATS server with JetStream,\n" +
-			"both under --data-dir. Settings come from defaults, then --config FILE (YAML), then SSFD_*\n" +
-			"environment variables, then flags. SIGINT or SIGTERM shut it down gracefully.",
-		Args: cobra.NoArgs,
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			cfg = config.Default()
 			if configFile != "" {
@@ -50,6 +66,10 @@ func newServeCommand() *cobra.Command {
 				if cmd.Flags().Changed(name) {
 					set()
 				}
+			}
+			cfg.ReceiverOnly = receiverOnly
+			if receiverOnly && len(cfg.Receiver.Registrations) == 0 {
+				return errors.New("receive needs at least one transmitter in receiver.registrations of --config FILE")
 			}
 			return cfg.Validate()
 		},

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -370,13 +371,32 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 func (s *Server) printWelcome(out io.Writer) {
 	iss := s.Issuer()
 	fmt.Fprintf(out, "ssfd is serving on http://%s\n", s.Addr())
-	fmt.Fprintf(out, "  transmitter metadata  %s%s\n", strings.TrimSuffix(iss, s.tx.BasePath()), s.tx.MetadataPath())
-	fmt.Fprintf(out, "  embedded NATS         %s\n", s.NATSURL())
+	if !s.cfg.ReceiverOnly {
+		fmt.Fprintf(out, "  transmitter metadata  %s%s\n", strings.TrimSuffix(iss, s.tx.BasePath()), s.tx.MetadataPath())
+	}
+	label := "embedded NATS"
+	if s.nats == nil {
+		label = "NATS"
+	}
+	fmt.Fprintf(out, "  %-21s %s\n", label, s.NATSURL())
+	for _, g := range s.cfg.Receiver.Registrations {
+		fmt.Fprintf(out, "  receiving from        %s (%s, registration %s)\n", g.Issuer, cmp.Or(g.Delivery, "poll"), g.Name)
+	}
+	if len(s.cfg.Receiver.Registrations) > 0 && s.cfg.Receiver.NATSSink {
+		fmt.Fprintf(out, "  verified events on    NATS %s<event name>\n", natsbus.SubjectEventsPrefix)
+	}
 	if !s.cfg.Dev {
 		return
 	}
 	tok := s.AdminTokenPath()
 	fmt.Fprintf(out, "  admin token (dev)     %s\n\nTry, in another terminal:\n", tok)
+	base := "http://" + s.Addr()
+	if len(s.cfg.Receiver.Registrations) > 0 {
+		fmt.Fprintf(out, "  bin/ssfd receiver status --url %s --token-file %s\n", base, tok)
+	}
+	if s.cfg.ReceiverOnly {
+		return
+	}
 	fmt.Fprintf(out, "  bin/ssfd stream create --url %s --token-file %s\n", iss, tok)
 	fmt.Fprintf(out, "  bin/ssfd emit --url %s --token-file %s --type %s --subject '{\"format\":\"email\",\"email\":\"ada@example.com\"}'\n",
 		iss, tok, schemas.EventSessionRevoked.Name())
