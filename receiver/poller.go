@@ -13,11 +13,23 @@ import (
 // ReceiveAll receives a batch of SETs for registration name, verifying them on every core at once, and returns
 // one error per SET, in order (nil: acknowledge it).
 func (r *Receiver) ReceiveAll(ctx context.Context, name string, tokens []string) []error {
+	return r.receiveAll(ctx, name, tokens, nil)
+}
+
+// receiveAll is ReceiveAll; when jtis is not nil, SET i must carry jtis[i] (the key it was delivered under).
+func (r *Receiver) receiveAll(ctx context.Context, name string, tokens, jtis []string) []error {
 	errs := make([]error, len(tokens))
+	one := func(i int) {
+		want := ""
+		if jtis != nil {
+			want = jtis[i]
+		}
+		errs[i] = r.receive(ctx, name, tokens[i], want)
+	}
 	workers := min(len(tokens), runtime.GOMAXPROCS(0))
 	if workers <= 1 {
-		for i, tok := range tokens {
-			errs[i] = r.Receive(ctx, name, tok)
+		for i := range tokens {
+			one(i)
 		}
 		return errs
 	}
@@ -26,7 +38,7 @@ func (r *Receiver) ReceiveAll(ctx context.Context, name string, tokens []string)
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				errs[i] = r.Receive(ctx, name, tokens[i])
+				one(i)
 			}
 		})
 	}
@@ -116,7 +128,7 @@ func (p *Poller) receive(ctx context.Context, resp *schemas.PollResponse) ([]str
 	}
 	acks := make([]string, 0, len(jtis))
 	errs := map[string]schemas.SETError{}
-	for i, err := range p.r.ReceiveAll(ctx, p.name, tokens) {
+	for i, err := range p.r.receiveAll(ctx, p.name, tokens, jtis) {
 		var ve *VerifyError
 		switch {
 		case err == nil:

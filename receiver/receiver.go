@@ -183,6 +183,12 @@ func (r *Receiver) WaitReady(ctx context.Context, name string) error {
 // the SET may be acknowledged (also for a replay, which is not handled again), a *VerifyError when the SET is
 // refused (answer or report its code), and another error when it could not be stored (do not acknowledge).
 func (r *Receiver) Receive(ctx context.Context, name, token string) error {
+	return r.receive(ctx, name, token, "")
+}
+
+// receive is Receive; a non-empty jti is the one the SET was delivered under (the key of a poll response's
+// sets), which it must carry (RFC 8936 §2.2), lest acknowledging that key acknowledge another SET.
+func (r *Receiver) receive(ctx context.Context, name, token, jti string) error {
 	b, err := r.binding(name)
 	if err != nil {
 		return err
@@ -192,6 +198,10 @@ func (r *Receiver) Receive(ctx context.Context, name, token string) error {
 		return fmt.Errorf("%w: %s", ErrNotReady, name)
 	}
 	set, err := v.Verify(ctx, token)
+	if err == nil && jti != "" && set.ID != jti {
+		err = &VerifyError{Code: schemas.ErrInvalidRequest,
+			Description: fmt.Sprintf("the SET delivered under %q carries jti %q (RFC 8936 §2.2)", jti, set.ID)}
+	}
 	if err == nil {
 		err = b.checkState(set)
 	}

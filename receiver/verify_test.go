@@ -28,7 +28,7 @@ type fixture struct {
 	v      *receiver.Verifier
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	es, err := keys.Generate(keys.ES256)
 	if err != nil {
@@ -63,7 +63,7 @@ func claims(changes map[string]any) []byte {
 	return out
 }
 
-func signWith(t *testing.T, k *keys.Key, typ string, payload []byte) string {
+func signWith(t testing.TB, k *keys.Key, typ string, payload []byte) string {
 	t.Helper()
 	s, err := keys.NewSigner(k)
 	if err != nil {
