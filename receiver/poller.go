@@ -10,8 +10,9 @@ import (
 	"github.com/ssfd/ssfd/schemas"
 )
 
-// ReceiveAll receives a batch of SETs for registration name, verifying them on every core at once, and returns
-// one error per SET, in order (nil: acknowledge it).
+// ReceiveAll receives a batch of SETs for registration name, verifying them on every core at once and storing
+// them together (one group commit for the batch rather than one per core), and returns one error per SET, in
+// order (nil: acknowledge it).
 func (r *Receiver) ReceiveAll(ctx context.Context, name string, tokens []string) []error {
 	return r.receiveAll(ctx, name, tokens, nil)
 }
@@ -19,18 +20,25 @@ func (r *Receiver) ReceiveAll(ctx context.Context, name string, tokens []string)
 // receiveAll is ReceiveAll; when jtis is not nil, SET i must carry jtis[i] (the key it was delivered under).
 func (r *Receiver) receiveAll(ctx context.Context, name string, tokens, jtis []string) []error {
 	errs := make([]error, len(tokens))
+	var stores sync.WaitGroup
 	one := func(i int) {
 		want := ""
 		if jtis != nil {
 			want = jtis[i]
 		}
-		errs[i] = r.receive(ctx, name, tokens[i], want)
+		b, set, claims, err := r.check(ctx, name, tokens[i], want)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		stores.Go(func() { errs[i] = r.accept(ctx, b, set, claims) }) // verify the next SET while this one is stored
 	}
 	workers := min(len(tokens), runtime.GOMAXPROCS(0))
 	if workers <= 1 {
 		for i := range tokens {
 			one(i)
 		}
+		stores.Wait()
 		return errs
 	}
 	var wg sync.WaitGroup
@@ -47,6 +55,7 @@ func (r *Receiver) receiveAll(ctx context.Context, name string, tokens, jtis []s
 	}
 	close(next)
 	wg.Wait()
+	stores.Wait()
 	return errs
 }
 

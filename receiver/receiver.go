@@ -183,21 +183,26 @@ func (r *Receiver) WaitReady(ctx context.Context, name string) error {
 // the SET may be acknowledged (also for a replay, which is not handled again), a *VerifyError when the SET is
 // refused (answer or report its code), and another error when it could not be stored (do not acknowledge).
 func (r *Receiver) Receive(ctx context.Context, name, token string) error {
-	return r.receive(ctx, name, token, "")
-}
-
-// receive is Receive; a non-empty jti is the one the SET was delivered under (the key of a poll response's
-// sets), which it must carry (RFC 8936 §2.2), lest acknowledging that key acknowledge another SET.
-func (r *Receiver) receive(ctx context.Context, name, token, jti string) error {
-	b, err := r.binding(name)
+	b, set, claims, err := r.check(ctx, name, token, "")
 	if err != nil {
 		return err
 	}
+	return r.accept(ctx, b, set, claims)
+}
+
+// check verifies a SET for registration name (spec/ssf.md §1.3 and VAL-11) and counts a refusal. A non-empty jti
+// is the one the SET was delivered under (the key of a poll response's sets), which it must carry (RFC 8936
+// §2.2), lest acknowledging that key acknowledge another SET.
+func (r *Receiver) check(ctx context.Context, name, token, jti string) (*binding, *schemas.SET, []byte, error) {
+	b, err := r.binding(name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	v := b.verifier.Load()
 	if v == nil {
-		return fmt.Errorf("%w: %s", ErrNotReady, name)
+		return nil, nil, nil, fmt.Errorf("%w: %s", ErrNotReady, name)
 	}
-	set, err := v.Verify(ctx, token)
+	set, claims, err := v.verify(ctx, token)
 	if err == nil && jti != "" && set.ID != jti {
 		err = &VerifyError{Code: schemas.ErrInvalidRequest,
 			Description: fmt.Sprintf("the SET delivered under %q carries jti %q (RFC 8936 §2.2)", jti, set.ID)}
@@ -211,17 +216,14 @@ func (r *Receiver) receive(ctx context.Context, name, token, jti string) error {
 			b.count(func(s *Status) { s.Rejected[ve.Code]++ })
 			r.obs.SETReceived(name, string(ve.Code))
 		}
-		return err
+		return nil, nil, nil, err
 	}
-	return r.accept(ctx, b, set)
+	return b, set, claims, nil
 }
 
-func (r *Receiver) accept(ctx context.Context, b *binding, set *schemas.SET) error {
+// accept stores a verified SET, with its claims as they were signed, for handling.
+func (r *Receiver) accept(ctx context.Context, b *binding, set *schemas.SET, claims []byte) error {
 	now := r.now()
-	claims, err := set.MarshalJSON()
-	if err != nil {
-		return err
-	}
 	key := set.Issuer + "\x00" + set.ID
 	r.pending.Store(key, set)
 	fresh, err := r.inbox.Accept(ctx, Entry{Registration: b.name, Issuer: set.Issuer, JTI: set.ID, Claims: claims,

@@ -103,33 +103,47 @@ func (v *Verifier) jwsWith(opts ...keys.VerifyOption) (*keys.Verifier, error) {
 
 // Verify checks one SET in compact serialization and returns its claims, or a *VerifyError.
 func (v *Verifier) Verify(ctx context.Context, token string) (*schemas.SET, error) {
+	set, _, err := v.verify(ctx, token)
+	return set, err
+}
+
+// verify is Verify that also returns the verified claims as they were signed.
+func (v *Verifier) verify(ctx context.Context, token string) (*schemas.SET, []byte, error) {
 	payload, _, err := v.jws.Verify(ctx, token)
 	if err != nil {
-		return nil, jwsError(err)
+		return nil, nil, jwsError(err)
 	}
-	var envelope struct {
-		Issuer   string           `json:"iss"`
-		Audience schemas.Audience `json:"aud"`
+	set, perr := schemas.ParseSET(payload, v.parse...)
+	var iss string
+	var aud schemas.Audience
+	if perr == nil {
+		iss, aud = set.Issuer, set.Audience
+	} else {
+		// The claims are invalid, but a SET from another issuer or for another receiver is refused as such first
+		// (spec/ssf.md §1.3 checks iss and aud before the event).
+		var envelope struct {
+			Issuer   string           `json:"iss"`
+			Audience schemas.Audience `json:"aud"`
+		}
+		if err := json.Unmarshal(payload, &envelope); err != nil {
+			return nil, nil, &VerifyError{Code: schemas.ErrInvalidRequest, Description: "the SET claims are not valid JSON", Err: err}
+		}
+		iss, aud = envelope.Issuer, envelope.Audience
 	}
-	if err := json.Unmarshal(payload, &envelope); err != nil {
-		return nil, &VerifyError{Code: schemas.ErrInvalidRequest, Description: "the SET claims are not valid JSON", Err: err}
+	if iss != v.issuer {
+		return nil, nil, &VerifyError{Code: schemas.ErrInvalidIssuer, Description: fmt.Sprintf("iss %q is not the configured issuer", iss)}
 	}
-	if envelope.Issuer != v.issuer {
-		return nil, &VerifyError{Code: schemas.ErrInvalidIssuer,
-			Description: fmt.Sprintf("iss %q is not the configured issuer", envelope.Issuer)}
+	if !v.addressedToUs(aud) {
+		return nil, nil, &VerifyError{Code: schemas.ErrInvalidAudience, Description: "aud does not name this receiver"}
 	}
-	if !v.addressedToUs(envelope.Audience) {
-		return nil, &VerifyError{Code: schemas.ErrInvalidAudience, Description: "aud does not name this receiver"}
-	}
-	set, err := schemas.ParseSET(payload, v.parse...)
-	if err != nil {
-		return nil, &VerifyError{Code: schemas.ErrInvalidRequest, Description: err.Error(), Err: err}
+	if perr != nil {
+		return nil, nil, &VerifyError{Code: schemas.ErrInvalidRequest, Description: perr.Error(), Err: perr}
 	}
 	if iat := set.IssuedAt.Time(); iat.After(v.now().Add(v.skew)) {
-		return nil, &VerifyError{Code: schemas.ErrInvalidRequest,
+		return nil, nil, &VerifyError{Code: schemas.ErrInvalidRequest,
 			Description: fmt.Sprintf("iat %d is in the future", iat.Unix())}
 	}
-	return set, nil
+	return set, payload, nil
 }
 
 func (v *Verifier) addressedToUs(aud schemas.Audience) bool {
