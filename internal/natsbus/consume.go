@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -54,32 +55,33 @@ func ConsumeSETs(ctx context.Context, nc *nats.Conn, durable, streamID string, l
 		FilterSubject: SubjectSETPrefix + streamID,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
-		MaxAckPending: 4 * consumeBatch,
+		MaxAckPending: (settlers + 2) * consumeBatch,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
 		return fmt.Errorf("natsbus: consumer for %s%s: %w", SubjectSETPrefix, streamID, err)
 	}
+	// Two batches are settled at a time, so that the next batch is fetched and verified while the previous one
+	// is being stored; MaxAckPending leaves room for both.
+	batches := make(chan []jetstream.Msg)
+	var settling sync.WaitGroup
+	for range settlers {
+		settling.Go(func() {
+			for msgs := range batches {
+				// Settle what was fetched even when ctx ends meanwhile: a message fetched and left unanswered is
+				// redelivered only after AckWait.
+				settleBatch(context.WithoutCancel(ctx), msgs, settle)
+			}
+		})
+	}
+	defer func() {
+		close(batches)
+		settling.Wait()
+	}()
 	for ctx.Err() == nil {
 		msgs, err := fetch(cons)
 		if len(msgs) > 0 {
-			// Settle what was fetched even when ctx ends meanwhile: a message fetched and left unanswered is
-			// redelivered only after AckWait.
-			ctx := context.WithoutCancel(ctx)
-			sets := make([]string, len(msgs))
-			for i, m := range msgs {
-				sets[i] = string(m.Data())
-			}
-			for i, v := range settle(ctx, sets) {
-				switch v {
-				case Ack:
-					_ = msgs[i].Ack() // a lost ack means a redelivery, which the receiver's replay window absorbs
-				case Term:
-					_ = msgs[i].Term()
-				default:
-					_ = msgs[i].NakWithDelay(time.Second)
-				}
-			}
+			batches <- msgs
 		}
 		if err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			log.Warn("NATS fetch failed", "consumer", durable, "err", err)
@@ -90,6 +92,27 @@ func ConsumeSETs(ctx context.Context, nc *nats.Conn, durable, streamID string, l
 		}
 	}
 	return nil
+}
+
+// settlers is how many fetched batches are settled at once.
+const settlers = 2
+
+// settleBatch hands a batch to settle and answers each message with its verdict.
+func settleBatch(ctx context.Context, msgs []jetstream.Msg, settle func(ctx context.Context, sets []string) []Verdict) {
+	sets := make([]string, len(msgs))
+	for i, m := range msgs {
+		sets[i] = string(m.Data())
+	}
+	for i, v := range settle(ctx, sets) {
+		switch v {
+		case Ack:
+			_ = msgs[i].Ack() // a lost ack means a redelivery, which the receiver's replay window absorbs
+		case Term:
+			_ = msgs[i].Term()
+		default:
+			_ = msgs[i].NakWithDelay(time.Second)
+		}
+	}
 }
 
 // fetch takes what is waiting, or else waits up to a second for a first message. The wait is short rather than

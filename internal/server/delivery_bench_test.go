@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ssfd/ssfd/internal/config"
 	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/internal/keys/keystest"
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/receiver"
 	"github.com/ssfd/ssfd/schemas"
@@ -80,8 +82,9 @@ func rawSignRate(b *testing.B) float64 {
 }
 
 // deliveryBench emits events until b.N SETs are delivered to the sink through streams created by create, and
-// reports SETs/s, the p50 and p99 of emit → delivered, and the ratio to the raw signing rate of the same run.
-func deliveryBench(b *testing.B, h *harness, nStreams int, create func(i int), s *sink) {
+// reports SETs/s, the p50 and p99 of emit → delivered, and the ratio to the raw signing rate of the same run,
+// which it returns.
+func deliveryBench(b *testing.B, h *harness, nStreams int, create func(i int), s *sink) (rate, rawSign float64) {
 	for i := range nStreams {
 		create(i)
 	}
@@ -147,12 +150,13 @@ func deliveryBench(b *testing.B, h *harness, nStreams int, create func(i int), s
 	smu.Unlock()
 	s.mu.Unlock()
 	slices.Sort(lat)
-	rate := float64(total) / elapsed.Seconds()
+	rate = float64(total) / elapsed.Seconds()
 	b.ReportMetric(rate, "SETs/s")
 	b.ReportMetric(raw, "raw-sign/s")
 	b.ReportMetric(rate/raw, "ratio")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	return rate, raw
 }
 
 func es256(c *config.Config) { c.SigningAlgorithms = []string{"ES256"} }
@@ -202,4 +206,48 @@ func BenchmarkNATSDelivery(b *testing.B) {
 			}, s)
 		})
 	}
+}
+
+// BenchmarkNATSToReceiver: one process, end to end: emit → signed and queued → published on NATS → consumed by the
+// receiver role through its durable consumer → verified, de-duplicated, stored and handed to a handler. The
+// limit is the machine signing and verifying every SET on the same two cores, 1/(1/sign + 1/verify) from the
+// raw rates of the same run (target ≥ 70 %).
+func BenchmarkNATSToReceiver(b *testing.B) {
+	addr := freeAddr(b)
+	h := newHarness(b, es256, func(c *config.Config) {
+		c.HTTPAddr = addr
+		c.Receiver.NATSSink = false // handlers only: the sink's own publish is measured by BenchmarkNATSDelivery
+		c.Receiver.Registrations = []config.Registration{{Name: "self", Issuer: "http://" + addr, Delivery: "nats",
+			TokenFile: filepath.Join(c.DataDir, "admin.token"), Events: []string{"session-revoked"}}}
+	})
+	s := &sink{arrived: map[string][]time.Time{}}
+	h.srv.Dispatcher().HandleAll(func(_ context.Context, d receiver.Delivery) error {
+		if d.SET.Event.Type == schemas.EventSessionRevoked {
+			s.record(d.SET.ID)
+		}
+		return nil
+	})
+	rate, rawSign := deliveryBench(b, h, 1, func(int) {
+		waitFor(b, "the receiver's stream is verified", func() bool {
+			st := h.srv.Receiver().Statuses()
+			return len(st) == 1 && !st[0].LastVerification.IsZero()
+		})
+	}, s)
+	key, err := keys.Generate(keys.ES256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, _ := keys.NewSigner(key)
+	tok, err := signer.Sign([]byte(`{"iss":"https://tx.example.net","jti":"0b6f1c9e4d2a4e0f9a7b3c1d2e3f4a5b","iat":1767225600,"aud":"admin","sub_id":{"format":"email","email":"ada@example.com"},"events":{"https://schemas.openid.net/secevent/caep/event-type/session-revoked":{}}}`), keys.TypeSET)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rawVerify, err := keystest.RawVerifyRate(key, tok, 2, 500*time.Millisecond)
+	if err != nil {
+		b.Fatal(err)
+	}
+	limit := 1 / (1/rawSign + 1/rawVerify)
+	b.ReportMetric(rawVerify, "raw-verify/s")
+	b.ReportMetric(limit, "sign+verify/s")
+	b.ReportMetric(rate/limit, "e2e-ratio")
 }

@@ -68,7 +68,7 @@ func (r *pushReceiver) setAnswer(f func(n int) (int, string, http.Header)) {
 }
 
 // waitFor polls cond until it holds, failing after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
