@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ssfd/ssfd/receiver"
@@ -85,5 +86,35 @@ func TestCRT01_CreateSendsOnlyReceiverMembersAndReportsErrors(t *testing.T) {
 	}
 	if _, err := c.Poll(context.Background(), "", schemas.PollRequest{}); err == nil {
 		t.Fatal("polling without an endpoint must fail")
+	}
+}
+
+func TestClientCredentialsGetsATokenOnceAndReusesIt(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		id, secret, ok := r.BasicAuth()
+		if err := r.ParseForm(); err != nil || !ok || id != "rx" || secret != "s3cret" ||
+			r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("scope") != "ssf.manage ssf.read" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"tok-1","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer srv.Close()
+	src := receiver.ClientCredentials(srv.URL, "rx", "s3cret", []string{"ssf.manage", "ssf.read"})
+	for range 3 {
+		tok, err := src(context.Background())
+		if err != nil || tok != "tok-1" {
+			t.Fatalf("token: %q %v", tok, err)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("the token endpoint was called %d times, want once", calls.Load())
+	}
+	if _, err := receiver.ClientCredentials(srv.URL, "rx", "wrong", nil)(context.Background()); err == nil {
+		t.Fatal("a refused client must be an error")
 	}
 }

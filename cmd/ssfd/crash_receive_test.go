@@ -66,6 +66,10 @@ func TestReceiveCrashLosesNoEventAndRepublishesNone(t *testing.T) {
 		!strings.Contains(out, `"backlog"`) {
 		t.Fatalf("ssfd receiver status: %d %s %s", code, out, errOut)
 	}
+	follow := startTool(t, "receiver", "events", "--type", "session-revoked", "--nats-url", natsURL)
+	waitFor(t, "ssfd receiver events prints the republished events", rx, func() bool {
+		return strings.Count(follow.String(), `"event_type":"https://schemas.openid.net/secevent/caep/event-type/session-revoked"`) >= 2*len(accepted)
+	})
 	events.mu.Lock()
 	defer events.mu.Unlock()
 	for txn := range accepted {

@@ -65,6 +65,14 @@ func TestDeploySampleConfigurationIsValid(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("deploy/ssfd.yaml: %v", err)
 	}
+	rx := config.Default()
+	rx.Dev = true // as the tour runs it
+	if err := rx.LoadFile("../../deploy/receiver-dev.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rx.Validate(); err != nil || len(rx.Receiver.Registrations) != 1 {
+		t.Fatalf("deploy/receiver-dev.yaml: %v", err)
+	}
 	unit, err := os.ReadFile("../../deploy/ssfd.service")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,15 @@
 package main
 
 import (
+	"cmp"
+	"fmt"
+	"os/signal"
+	"syscall"
+
 	"github.com/spf13/cobra"
+
+	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // receiverStatusPath is internal/server.ReceiverStatusPath; the CLI only needs the path.
@@ -31,6 +39,36 @@ func newReceiverCommand() *cobra.Command {
 		},
 	}
 	cf.register(status)
-	cmd.AddCommand(status)
+	cmd.AddCommand(status, newReceiverEventsCommand())
+	return cmd
+}
+
+func newReceiverEventsCommand() *cobra.Command {
+	var name, url string
+	cmd := &cobra.Command{
+		Use:   "events [--type session-revoked]",
+		Short: "Print the events the receiver verified, as republished on NATS ssf.events.<event name>",
+		Long: "Follow the JetStream stream SSF_EVENTS from its start and print each event message (JSON: the\n" +
+			"registration, iss, jti, txn, iat, event_type, event and sub_id) as it arrives. Services read the same\n" +
+			"subjects with a durable consumer of their own.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name != "" {
+				t, err := schemas.LookupEventType(name)
+				if err != nil {
+					return err
+				}
+				name = t.Name()
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			fmt.Fprintf(cmd.ErrOrStderr(), "following %s%s on %s\n", natsbus.SubjectEventsPrefix, cmp.Or(name, ">"), url)
+			return natsbus.FollowEvents(ctx, url, name, func(event []byte) {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", event)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&name, "type", "", "event type, short name or URI (default: every type)")
+	cmd.Flags().StringVar(&url, "nats-url", envOr("SSFD_NATS_URL", "nats://127.0.0.1:4222"), "NATS server (env SSFD_NATS_URL)")
 	return cmd
 }

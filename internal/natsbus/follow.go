@@ -11,6 +11,21 @@ import (
 // (ephemeral) consumer, and calls fn with each until ctx is done. It is a tool for people; services use a
 // durable consumer (docs/delivery.md).
 func FollowSETs(ctx context.Context, url, streamID string, fn func(set []byte)) error {
+	return follow(ctx, url, StreamSETs, SubjectSETPrefix+streamID, fn)
+}
+
+// FollowEvents reads the events the receiver republished on ssf.events.<name> (every name when name is empty)
+// from the start of StreamEvents, in order, and calls fn with each until ctx is done. It is a tool for people.
+func FollowEvents(ctx context.Context, url, name string, fn func(event []byte)) error {
+	subject := SubjectEventsPrefix + ">"
+	if name != "" {
+		subject = SubjectEventsPrefix + name
+	}
+	return follow(ctx, url, StreamEvents, subject, fn)
+}
+
+// follow reads subject of stream from its start with an ordered consumer until ctx is done.
+func follow(ctx context.Context, url, stream, subject string, fn func(data []byte)) error {
 	nc, err := Connect(url, "ssfd follow")
 	if err != nil {
 		return err
@@ -20,10 +35,9 @@ func FollowSETs(ctx context.Context, url, streamID string, fn func(set []byte)) 
 	if err != nil {
 		return err
 	}
-	cons, err := js.OrderedConsumer(ctx, StreamSETs, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{SubjectSETPrefix + streamID}})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
-		return fmt.Errorf("natsbus: follow %s%s: %w", SubjectSETPrefix, streamID, err)
+		return fmt.Errorf("natsbus: follow %s: %w", subject, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { fn(m.Data()) })
 	if err != nil {

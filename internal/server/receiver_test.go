@@ -251,4 +251,13 @@ func TestReceiverEndToEndExactlyOnceAcrossRestartAndKeyRotation(t *testing.T) {
 			t.Errorf("%s refused SETs: %v", s.Name, s.Rejected)
 		}
 	}
+	// The restarted receiver's counters: it handled every SET it accepted, and those stored before the restart.
+	_, _, metrics := tx.call(http.MethodGet, "http://"+rx.cfg.HTTPAddr+"/metrics", "", nil)
+	for _, reg := range regs {
+		accepted := metricValue(t, string(metrics), `ssfd_receiver_sets_total{outcome="accepted",registration="`+reg+`"}`)
+		handled := metricValue(t, string(metrics), `ssfd_receiver_handle_wait_seconds_count{registration="`+reg+`"}`)
+		if accepted == 0 || handled < accepted {
+			t.Errorf("%s: %v accepted, %v handled after the restart", reg, accepted, handled)
+		}
+	}
 }
