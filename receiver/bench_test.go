@@ -92,12 +92,20 @@ func (br *benchReceiver) waitHandled(b *testing.B, n int) {
 	}
 }
 
-func benchKey(b *testing.B, alg keys.Algorithm) *keys.Key {
-	k, err := keys.Generate(alg)
+// benchSETs returns a key of alg, at least b.N SETs it signed, and go-jose's raw verify rate of one of them on
+// every core, measured now.
+func benchSETs(b *testing.B, alg keys.Algorithm) (key *keys.Key, tokens []string, raw float64) {
+	b.Helper()
+	key, err := keys.Generate(alg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return k
+	tokens = signedSETs(b, key, max(b.N, 512))
+	raw, err = keystest.RawVerifyRate(key, tokens[0], runtime.GOMAXPROCS(0), 500*time.Millisecond)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return key, tokens, raw
 }
 
 // BenchmarkReceive: SETs/s through verify + replay check + durable inbox + dispatch to a handler, fed in batches
@@ -106,13 +114,8 @@ func benchKey(b *testing.B, alg keys.Algorithm) *keys.Key {
 func BenchmarkReceive(b *testing.B) {
 	for _, alg := range []keys.Algorithm{keys.ES256, keys.RS256} {
 		b.Run(string(alg), func(b *testing.B) {
-			key := benchKey(b, alg)
-			n := max(b.N, 512)
-			tokens := signedSETs(b, key, n)
-			raw, err := keystest.RawVerifyRate(key, tokens[0], runtime.GOMAXPROCS(0), 500*time.Millisecond)
-			if err != nil {
-				b.Fatal(err)
-			}
+			key, tokens, raw := benchSETs(b, alg)
+			n := len(tokens)
 			br := newBenchReceiver(b, key)
 			ctx := context.Background()
 			var next atomic.Int64
@@ -149,13 +152,8 @@ func BenchmarkReceive(b *testing.B) {
 // BenchmarkPushEndpoint: pushed SETs/s answered 202 by POST /receiver/push/tx over loopback HTTP from 64
 // concurrent transmitter connections (ES256), next to go-jose's raw verify rate of the same run.
 func BenchmarkPushEndpoint(b *testing.B) {
-	key := benchKey(b, keys.ES256)
-	n := max(b.N, 512)
-	tokens := signedSETs(b, key, n)
-	raw, err := keystest.RawVerifyRate(key, tokens[0], runtime.GOMAXPROCS(0), 500*time.Millisecond)
-	if err != nil {
-		b.Fatal(err)
-	}
+	key, tokens, raw := benchSETs(b, keys.ES256)
+	n := len(tokens)
 	br := newBenchReceiver(b, key)
 	e := echo.New()
 	br.rcv.RegisterPush(e)

@@ -3,7 +3,6 @@ package natsbus
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,21 +21,10 @@ type EventPublisher struct {
 // NewEventPublisher creates or updates the StreamEvents stream (file storage, a week of history, replicas as
 // given) and returns a publisher on it.
 func NewEventPublisher(ctx context.Context, nc *nats.Conn, replicas int) (*EventPublisher, error) {
-	js, err := jetstream.New(nc)
+	js, err := openStream(ctx, nc, StreamEvents, "Events verified by the ssfd receiver, one subject per event type",
+		SubjectEventsPrefix+">", replicas)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: JetStream: %w", err)
-	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamEvents,
-		Description: "Events verified by the ssfd receiver, one subject per event type",
-		Subjects:    []string{SubjectEventsPrefix + ">"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-		Duplicates:  DuplicateWindow,
-		MaxAge:      7 * 24 * time.Hour,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("natsbus: create stream %s: %w", StreamEvents, err)
+		return nil, err
 	}
 	return &EventPublisher{js: js}, nil
 }

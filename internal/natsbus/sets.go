@@ -24,23 +24,34 @@ const DuplicateWindow = 10 * time.Minute
 // NewSETPublisher creates or updates the SSF_SETS stream (file storage, subjects ssf.set.>, replicas as given)
 // and returns a publisher on it.
 func NewSETPublisher(ctx context.Context, nc *nats.Conn, replicas int) (*SETPublisher, error) {
+	js, err := openStream(ctx, nc, StreamSETs,
+		"Security Event Tokens of ssfd streams delivered over NATS (urn:ssfd:delivery:nats)", SubjectSETPrefix+">", replicas)
+	if err != nil {
+		return nil, err
+	}
+	return &SETPublisher{js: js}, nil
+}
+
+// openStream creates or updates a JetStream stream of ssfd (file storage, DuplicateWindow, a week of history) on
+// subjects and returns the JetStream context it was made with.
+func openStream(ctx context.Context, nc *nats.Conn, name, description, subjects string, replicas int) (jetstream.JetStream, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: JetStream: %w", err)
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamSETs,
-		Description: "Security Event Tokens of ssfd streams delivered over NATS (urn:ssfd:delivery:nats)",
-		Subjects:    []string{SubjectSETPrefix + ">"},
+		Name:        name,
+		Description: description,
+		Subjects:    []string{subjects},
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
 		Duplicates:  DuplicateWindow,
 		MaxAge:      7 * 24 * time.Hour,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: create stream %s: %w", StreamSETs, err)
+		return nil, fmt.Errorf("natsbus: create stream %s: %w", name, err)
 	}
-	return &SETPublisher{js: js}, nil
+	return js, nil
 }
 
 // PublishSETs publishes the items in order without waiting between them, then waits for every acknowledgement.
