@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -302,6 +303,8 @@ func TestVAL_InvalidSETsAreRefusedWithTheirCode(t *testing.T) {
 				{"iat in the future (VAL-07)", "invalid_request", e.sign(nil, with("iat", time.Now().Add(time.Hour).Unix()))},
 				{"invalid payload (VAL-09)", "invalid_request", e.sign(nil, with("events", map[string]any{
 					supportedEvents[4]: map[string]any{"previous_status": "fine", "current_status": "compliant", "event_timestamp": 1}}))},
+				{"a state nobody asked for (VAL-11)", "invalid_state", e.sign(nil, e.claims(verificationType,
+					map[string]any{"state": "nobody-asked-for-this"}, e.streamSubject(e.streamID())))},
 			}
 			for _, c := range cases {
 				e.send(c.set)
@@ -385,4 +388,40 @@ func unsigned(claims map[string]any) signed {
 func hs256(header, claims map[string]any, secret []byte) signed {
 	p, _ := json.Marshal(claims)
 	return signed{jti: claims["jti"].(string), token: forgeHS256(header, p, secret)}
+}
+
+// TestKeeperNeverTakesAnotherRegistrationsStream: on a transmitter that allows one stream per receiver, a second
+// registration with the same credentials reports the conflict instead of replacing the first one's stream; a
+// registration without an event list asks for every CAEP and RISC event.
+func TestKeeperNeverTakesAnotherRegistrationsStream(t *testing.T) {
+	h := newHarness(t, schemas.DeliveryPoll, nil)
+	h.verified(t, "ack")
+	first := h.emu.streamID()
+	h.emu.mu.Lock()
+	requested := h.emu.stream["events_requested"].([]string)
+	h.emu.mu.Unlock()
+	if !slices.Contains(requested, string(schemas.EventSessionRevoked)) || !slices.Contains(requested, string(schemas.EventAccountPurged)) {
+		t.Fatalf("a registration without events asked for %v", requested)
+	}
+	k, err := receiver.NewKeeper(h.rcv, receiver.Registration{Name: "other", Issuer: h.emu.issuer(),
+		Token: receiver.StaticToken(emuToken), Delivery: schemas.DeliveryPoll, VerifyInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = k.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for range 500 {
+		for _, st := range h.rcv.Statuses() {
+			if st.Name == "other" && strings.Contains(st.Error, "one stream per receiver") {
+				if h.emu.streamID() != first {
+					t.Fatalf("the stream of emu was replaced by %s", h.emu.streamID())
+				}
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the second registration did not report the conflict: %+v", h.rcv.Statuses())
 }

@@ -74,20 +74,36 @@ func (d *Dispatcher) HandleAll(h Handler) {
 
 // Dispatch calls every handler that matches the SET's event type, in registration order (typed handlers
 // first), and returns their errors joined. Every handler runs even when an earlier one failed, so that one
-// broken sink does not starve the others; the SET is then handed to all of them again.
+// broken sink does not starve the others.
 func (d *Dispatcher) Dispatch(ctx context.Context, dl Delivery) error {
+	_, err := d.dispatch(ctx, dl, nil)
+	return err
+}
+
+// dispatch is Dispatch that skips the handlers whose index (in the order Dispatch calls them) is set in done, and
+// returns done with the handlers that succeeded now added: a SET handed over again after a failure is not handed
+// again to the handlers that already took it (a sink would publish it twice).
+func (d *Dispatcher) dispatch(ctx context.Context, dl Delivery, done []bool) ([]bool, error) {
 	d.mu.RLock()
 	typed, all := d.byType[dl.SET.Event.Type], d.all
 	d.mu.RUnlock()
+	hs := make([]Handler, 0, len(typed)+len(all))
+	hs = append(append(hs, typed...), all...)
+	if len(done) < len(hs) {
+		done = append(done, make([]bool, len(hs)-len(done))...)
+	}
 	var errs []error
-	for _, hs := range [][]Handler{typed, all} {
-		for _, h := range hs {
-			if err := callHandler(ctx, h, dl); err != nil {
-				errs = append(errs, err)
-			}
+	for i, h := range hs {
+		if done[i] {
+			continue
+		}
+		if err := callHandler(ctx, h, dl); err != nil {
+			errs = append(errs, err)
+		} else {
+			done[i] = true
 		}
 	}
-	return errors.Join(errs...)
+	return done, errors.Join(errs...)
 }
 
 // callHandler turns a handler's panic into an error, so that one bad handler cannot stop the receiver.

@@ -155,6 +155,11 @@ func (e *emulator) streams(w http.ResponseWriter, r *http.Request) {
 		e.stream = map[string]any{"stream_id": sid, "iss": e.issuer(), "aud": e.aud, "delivery": delivery,
 			"events_supported": supportedEvents, "events_requested": requested, "events_delivered": supportedEvents,
 			"status": "enabled"}
+		if raw, ok := body["description"]; ok {
+			var d string
+			_ = json.Unmarshal(raw, &d)
+			e.stream["description"] = d
+		}
 		writeJSON(w, 201, e.config())
 		if e.unsolicited {
 			subject := e.streamSubject(sid)

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/ssfd/ssfd/internal/keys"
@@ -34,9 +37,11 @@ type Registration struct {
 	// PushAuthorization is the Authorization value the transmitter must send with each push (push only); it is
 	// handed to the transmitter as delivery.authorization_header. Empty requires none.
 	PushAuthorization string
-	// EventsRequested lists the event types to ask for; empty asks for every type the transmitter supports.
+	// EventsRequested lists the event types to ask for; empty asks for every CAEP and RISC type, of which the
+	// transmitter keeps those it supports.
 	EventsRequested []schemas.EventType
-	// Description is the stream's description.
+	// Description is the stream's description (default "ssfd receiver <Name>"); it tells this registration's
+	// stream from those of other registrations that use the same credentials.
 	Description string
 	// Audience lists the aud values that name this receiver; empty accepts the aud of the stream the
 	// transmitter created (spec/ssf.md VAL-06).
@@ -67,16 +72,23 @@ func StaticToken(token string) func(context.Context) (string, error) {
 
 // ClientCredentials returns a token source that gets tokens from an OAuth 2.0 token endpoint with the client
 // credentials grant (RFC 6749 §4.4), asking for scopes (ssf.manage and ssf.read for a receiver), and reuses each
-// until shortly before it expires.
+// until shortly before it expires. A request to the token endpoint ends with its caller's ctx, and after 30 s.
 func ClientCredentials(tokenURL, clientID, clientSecret string, scopes []string) func(context.Context) (string, error) {
 	cfg := &clientcredentials.Config{ClientID: clientID, ClientSecret: clientSecret, TokenURL: tokenURL, Scopes: scopes}
-	src := cfg.TokenSource(context.Background())
-	return func(context.Context) (string, error) {
-		tok, err := src.Token()
-		if err != nil {
-			return "", err
+	hc := &http.Client{Timeout: 30 * time.Second}
+	var mu sync.Mutex
+	var cached *oauth2.Token
+	return func(ctx context.Context) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !cached.Valid() { // also when nil; Valid counts a token as expired a little before it is
+			tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+			if err != nil {
+				return "", err
+			}
+			cached = tok
 		}
-		return tok.AccessToken, nil
+		return cached.AccessToken, nil
 	}
 }
 
@@ -111,6 +123,16 @@ func NewKeeper(r *Receiver, reg Registration) (*Keeper, error) {
 		}
 	default:
 		return nil, fmt.Errorf("receiver: registration %s: unknown delivery method %s", reg.Name, reg.Delivery)
+	}
+	if reg.Description == "" {
+		reg.Description = describedPrefix + reg.Name
+	}
+	if len(reg.EventsRequested) == 0 { // every event this package knows; the transmitter keeps those it supports
+		for _, t := range schemas.KnownEventTypes() {
+			if t != schemas.EventVerification && t != schemas.EventStreamUpdated {
+				reg.EventsRequested = append(reg.EventsRequested, t)
+			}
+		}
 	}
 	if reg.VerifyInterval == 0 {
 		reg.VerifyInterval = time.Hour
@@ -275,33 +297,63 @@ func (k *Keeper) request() StreamRequest {
 	return req
 }
 
-// stream finds the registration's stream: the configured one; or one of this receiver's streams with the
-// wanted delivery (and, for push, the same endpoint); or a new one. A transmitter that allows one stream per
-// receiver answers 409 to a second create; the existing stream is then adopted and replaced with the wanted
-// configuration.
+// describedPrefix starts the description of every stream an ssfd receiver creates, followed by the registration's
+// name: it tells a registration's stream from those of the other registrations sharing the same credentials.
+const describedPrefix = "ssfd receiver "
+
+// stream finds the registration's stream: the configured one; or the one described as this registration's
+// (brought up to date with the wanted configuration, so that a changed push URL, push authorization or event list
+// takes effect); or one with the wanted delivery and events that no other registration claims; or a new one. A
+// transmitter that allows one stream per receiver answers 409 to a second create; the existing stream is then
+// replaced with the wanted configuration, unless it is another registration's.
 func (k *Keeper) stream(ctx context.Context, client *Client) (*schemas.StreamConfiguration, error) {
 	want := k.request()
 	if k.reg.StreamID != "" {
-		return client.GetStream(ctx, k.reg.StreamID)
+		s, err := client.GetStream(ctx, k.reg.StreamID)
+		if isNotFound(err) { // pinned by the operator: never replaced by another one
+			return nil, fmt.Errorf("receiver: the configured stream_id %s does not exist at %s", k.reg.StreamID, k.reg.Issuer)
+		}
+		return s, err
 	}
 	existing, err := client.ListStreams(ctx)
 	if err != nil && !isNotFound(err) {
 		return nil, err
 	}
 	for i := range existing {
-		s := &existing[i]
-		if s.Delivery.Method == want.Delivery.Method &&
-			(want.Delivery.Method != schemas.DeliveryPush || s.Delivery.EndpointURL == want.Delivery.EndpointURL) &&
-			(len(want.EventsRequested) == 0 || slices.Equal(s.EventsRequested, want.EventsRequested)) {
+		if s := &existing[i]; s.Description == want.Description {
+			if want.Delivery.Method == schemas.DeliveryPush || !k.matches(s, want) {
+				return client.ReplaceStream(ctx, s.StreamID, want)
+			}
+			return s, nil
+		}
+	}
+	for i := range existing {
+		if s := &existing[i]; !claimed(s) && k.matches(s, want) && want.Delivery.Method != schemas.DeliveryPush {
 			return s, nil
 		}
 	}
 	created, err := client.CreateStream(ctx, want)
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict && len(existing) > 0 {
+		if claimed(&existing[0]) {
+			return nil, fmt.Errorf("receiver: %s allows one stream per receiver, and %q has it", k.reg.Issuer,
+				existing[0].Description)
+		}
 		return client.ReplaceStream(ctx, existing[0].StreamID, want)
 	}
 	return created, err
+}
+
+// matches reports whether an existing stream has the wanted delivery and events.
+func (k *Keeper) matches(s *schemas.StreamConfiguration, want StreamRequest) bool {
+	return s.Delivery.Method == want.Delivery.Method &&
+		(want.Delivery.Method != schemas.DeliveryPush || s.Delivery.EndpointURL == want.Delivery.EndpointURL) &&
+		slices.Equal(s.EventsRequested, want.EventsRequested)
+}
+
+// claimed reports whether an ssfd receiver registration created s.
+func claimed(s *schemas.StreamConfiguration) bool {
+	return strings.HasPrefix(s.Description, describedPrefix)
 }
 
 // deliver runs the delivery side of a poll or NATS stream until ctx is done; a push stream needs nothing here.

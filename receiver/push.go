@@ -27,7 +27,8 @@ func (r *Receiver) RegisterPush(e *echo.Echo) {
 
 // handlePush answers one pushed SET (RFC 8935 §2): 202 with an empty body when the SET is stored (a replay
 // too, VAL-12), 400 with the RFC 8935 error body and Content-Language when it is refused, 404 for an unknown
-// registration, 413 for a body over MaxPushBody, and 503 when it could not be stored (the transmitter retries).
+// registration, 413 for a body over MaxPushBody, and 503 when it could not be checked or stored now (the
+// transmitter's JWKS could not be fetched, or storage failed): the transmitter retries.
 func (r *Receiver) handlePush(c echo.Context) error {
 	name := c.Param("name")
 	b, err := r.binding(name)
@@ -69,9 +70,10 @@ func (r *Receiver) handlePush(c echo.Context) error {
 	case errors.As(err, &ve):
 		return pushError(c, http.StatusBadRequest, ve.Code, ve.Description)
 	default:
-		r.log.Error("store pushed SET", "registration", name, "err", err)
-		c.Response().Header().Set("Retry-After", "1")
-		return pushError(c, http.StatusServiceUnavailable, schemas.ErrInvalidRequest, "the SET could not be stored; retry")
+		r.log.Error("pushed SET could not be taken now", "registration", name, "err", err)
+		c.Response().Header().Set("Retry-After", "5")
+		return pushError(c, http.StatusServiceUnavailable, schemas.ErrInvalidRequest,
+			"the SET could not be verified or stored now; retry")
 	}
 }
 

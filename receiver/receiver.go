@@ -37,14 +37,15 @@ func (noObserver) SETHandled(string, time.Duration, error) {}
 // in the durable Inbox with replay protection on (iss, jti) (VAL-12), and only then lets the caller acknowledge
 // it (VAL-13). Run hands stored SETs to the Dispatcher until every handler succeeded, retrying with backoff.
 type Receiver struct {
-	inbox  Inbox
-	disp   *Dispatcher
-	log    *slog.Logger
-	obs    Observer
-	window time.Duration
-	setUp  time.Duration // how long a push waits for its registration to get ready
-	hwait  time.Duration // how long the handlers of one SET may take
-	now    func() time.Time
+	inbox   Inbox
+	disp    *Dispatcher
+	log     *slog.Logger
+	obs     Observer
+	window  time.Duration
+	started time.Time     // when New was called
+	setUp   time.Duration // how long a push waits for its registration to get ready
+	hwait   time.Duration // how long the handlers of one SET may take
+	now     func() time.Time
 
 	mu   sync.RWMutex
 	regs map[string]*binding
@@ -78,7 +79,7 @@ func WithHandlerTimeout(d time.Duration) Option { return func(r *Receiver) { r.h
 // New returns a Receiver that stores SETs in inbox and hands them to d.
 func New(inbox Inbox, d *Dispatcher, opts ...Option) *Receiver {
 	r := &Receiver{inbox: inbox, disp: d, log: slog.New(slog.DiscardHandler), obs: noObserver{},
-		window: 7 * 24 * time.Hour, setUp: 10 * time.Second, hwait: 15 * time.Second, now: time.Now, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
+		window: 7 * 24 * time.Hour, started: time.Now(), setUp: 10 * time.Second, hwait: 15 * time.Second, now: time.Now, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
 	for _, opt := range opts {
 		opt(r)
 	}
@@ -208,7 +209,7 @@ func (r *Receiver) check(ctx context.Context, name, token, jti string) (*binding
 			Description: fmt.Sprintf("the SET delivered under %q carries jti %q (RFC 8936 §2.2)", jti, set.ID)}
 	}
 	if err == nil {
-		err = b.checkState(set)
+		err = b.checkState(set, r.started)
 	}
 	if err != nil {
 		var ve *VerifyError
@@ -259,7 +260,11 @@ func (r *Receiver) accept(ctx context.Context, b *binding, set *schemas.SET, cla
 
 // checkState applies spec/ssf.md VAL-11 to verification events: one without state was sent on the
 // transmitter's own initiative and is accepted; one with state must carry a state this receiver asked for.
-func (b *binding) checkState(set *schemas.SET) error {
+//
+// A verification event with an unknown state that was issued before this receiver started is taken for a
+// redelivery of one asked for before a restart (the states asked for live in memory): it is accepted, but not
+// counted as a verification.
+func (b *binding) checkState(set *schemas.SET, started time.Time) error {
 	if set.Event.Type != schemas.EventVerification {
 		return nil
 	}
@@ -275,6 +280,9 @@ func (b *binding) checkState(set *schemas.SET) error {
 		return nil
 	}
 	if _, ok := b.states[state]; !ok {
+		if set.IssuedAt.Time().Before(started.Add(-time.Second)) { // iat has whole seconds
+			return nil
+		}
 		return &VerifyError{Code: schemas.ErrInvalidState, Description: "the verification event's state was not requested by this receiver"}
 	}
 	b.st.LastVerification = time.Now()
@@ -297,13 +305,23 @@ func (r *Receiver) Run(ctx context.Context) error {
 	tick := time.NewTimer(0)
 	defer tick.Stop()
 	for {
-		next, err := r.drain(ctx, retry)
+		next, more, err := r.drain(ctx, retry)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			r.log.Error("receiver inbox", "err", err)
-			next = time.Second
+			next, more = time.Second, false
+		}
+		if more { // a busy inbox: start again from its oldest entry, so that due retries are not starved
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-forget.C:
+				r.forget(ctx)
+			default:
+			}
+			continue
 		}
 		if next > 0 {
 			tick.Reset(next)
@@ -314,30 +332,43 @@ func (r *Receiver) Run(ctx context.Context) error {
 		case <-r.wake:
 		case <-tick.C:
 		case <-forget.C:
-			if n, err := r.inbox.Forget(ctx, r.now()); err != nil {
-				r.log.Error("receiver replay window", "err", err)
-			} else if n > 0 {
-				r.log.Debug("forgot expired replay records", "count", n)
-			}
+			r.forget(ctx)
 		}
 	}
 }
 
-// backoffState is the retry schedule of an entry whose handlers failed.
+// forget drops the replay records whose window has passed.
+func (r *Receiver) forget(ctx context.Context) {
+	if n, err := r.inbox.Forget(ctx, r.now()); err != nil {
+		r.log.Error("receiver replay window", "err", err)
+	} else if n > 0 {
+		r.log.Debug("forgot expired replay records", "count", n)
+	}
+}
+
+// backoffState is the retry schedule of an entry whose handlers failed, and which of them succeeded already.
 type backoffState struct {
 	attempts int
 	next     time.Time
+	done     []bool
 }
 
-const drainPage = 512
+const (
+	drainPage  = 512 // entries read at a time
+	drainPages = 8   // pages one drain goes through before starting again from the oldest entry
+)
 
-// drain handles every waiting entry that is not backing off, page by page, and returns how long to wait before
-// the earliest backed-off entry is due (0: nothing is backing off).
-func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (time.Duration, error) {
+// drain handles the waiting entries that are not backing off, oldest first, up to drainPages pages, and returns
+// how long to wait before the earliest backed-off entry it saw is due (0: none), and whether it stopped before the
+// end of the inbox.
+func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (next time.Duration, more bool, err error) {
 	var after uint64
 	var soonest time.Duration
 	seen := map[uint64]bool{}
-	for {
+	for pages := 0; ; pages++ {
+		if pages == drainPages {
+			return soonest, true, nil
+		}
 		page, err := r.inbox.Waiting(ctx, after, drainPage)
 		if err != nil || len(page) == 0 {
 			for seq := range retry {
@@ -345,7 +376,7 @@ func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (t
 					delete(retry, seq) // handled elsewhere or gone
 				}
 			}
-			return soonest, err
+			return soonest, false, err
 		}
 		var done []uint64
 		for _, e := range page {
@@ -360,15 +391,15 @@ func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (t
 				}
 				continue
 			}
+			st := retry[e.Seq]
+			if st == nil {
+				st = &backoffState{}
+			}
 			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.hwait)
-			err := r.handle(hctx, e)
+			err := r.handle(hctx, e, st)
 			cancel()
 			if err != nil {
-				st := retry[e.Seq]
-				if st == nil {
-					st = &backoffState{}
-					retry[e.Seq] = st
-				}
+				retry[e.Seq] = st
 				st.attempts++
 				d := min(time.Second<<min(st.attempts-1, 9), 5*time.Minute)
 				st.next = r.now().Add(d)
@@ -386,17 +417,18 @@ func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (t
 		if len(done) > 0 {
 			// Record the outcome even when ctx ends now: a handled SET left in the inbox is handled again.
 			if err := r.inbox.Handled(context.WithoutCancel(ctx), done); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 		}
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, false, ctx.Err()
 		}
 	}
 }
 
-// handle dispatches one entry, parsing its claims unless this process still holds them parsed.
-func (r *Receiver) handle(ctx context.Context, e Entry) error {
+// handle dispatches one entry to the handlers that did not take it yet (st.done), parsing its claims unless this
+// process still holds them parsed.
+func (r *Receiver) handle(ctx context.Context, e Entry, st *backoffState) error {
 	var set *schemas.SET
 	if v, ok := r.pending.Load(e.Issuer + "\x00" + e.JTI); ok {
 		set = v.(*schemas.SET)
@@ -407,7 +439,8 @@ func (r *Receiver) handle(ctx context.Context, e Entry) error {
 			return fmt.Errorf("receiver: stored SET %s no longer parses: %w", e.JTI, err)
 		}
 	}
-	err := r.disp.Dispatch(ctx, Delivery{Registration: e.Registration, SET: set, Received: e.Received})
+	var err error
+	st.done, err = r.disp.dispatch(ctx, Delivery{Registration: e.Registration, SET: set, Received: e.Received}, st.done)
 	r.obs.SETHandled(e.Registration, r.now().Sub(e.Received), err)
 	return err
 }

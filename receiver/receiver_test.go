@@ -2,6 +2,8 @@ package receiver_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,7 +97,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestVAL13_AFailingHandlerIsRetriedAndItsSETKeptUntilItSucceeds(t *testing.T) {
 	f := newFixture(t)
 	c := &counter{calls: map[string]int{}, failures: 2}
+	sink := &counter{calls: map[string]int{}} // a sink beside the failing handler: it took the SET the first time
 	d := receiver.NewDispatcher()
+	d.HandleAll(sink.handle)
 	d.HandleAll(c.handle)
 	n := startNode(t, filepath.Join(t.TempDir(), "rx.db"), f, d)
 	ctx := context.Background()
@@ -111,6 +116,9 @@ func TestVAL13_AFailingHandlerIsRetriedAndItsSETKeptUntilItSucceeds(t *testing.T
 	})
 	if got := c.count("j1"); got != 3 {
 		t.Fatalf("the handler ran %d times, want 3 (two failures, one success)", got)
+	}
+	if got := sink.count("j1"); got != 1 {
+		t.Fatalf("the handler that succeeded the first time ran %d times; a retry is for the failed ones only", got)
 	}
 }
 
@@ -344,5 +352,73 @@ func TestWebhookSinkPostsJSONAndFailsOnNon2xx(t *testing.T) {
 		if !strings.Contains(bodies[1], want) {
 			t.Fatalf("webhook body %s lacks %s", bodies[1], want)
 		}
+	}
+}
+
+func TestAJWKSOutageIsNotARefusal(t *testing.T) {
+	f := newFixture(t)
+	var down atomic.Bool
+	down.Store(true)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(keys.NewJWKS(f.es))
+	}))
+	defer jwks.Close()
+	remote, err := keys.NewRemoteJWKS(jwks.URL, keys.WithMinRefetchInterval(time.Nanosecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := receiver.NewVerifier(remote, issuer, []string{audience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, r := pushServer(t, f, false)
+	if err := r.SetVerifier("tx", v); err != nil {
+		t.Fatal(err)
+	}
+	tok := signWith(t, f.es, keys.TypeSET, claims(nil))
+	got := push(t, base+"tx", "Bearer s3cret", "", tok)
+	if got.status != http.StatusServiceUnavailable {
+		t.Fatalf("a push while the transmitter's JWKS is down: %+v, want 503 so that it is retried", got)
+	}
+	var ve *receiver.VerifyError
+	if err := r.ReceiveAll(context.Background(), "tx", []string{tok})[0]; err == nil || errors.As(err, &ve) {
+		t.Fatalf("a polled SET while the JWKS is down must be neither acknowledged nor refused: %v", err)
+	}
+	if st := r.Statuses()[0]; len(st.Rejected) != 0 || st.Accepted != 0 {
+		t.Fatalf("status: %+v", st)
+	}
+	down.Store(false)
+	if got := push(t, base+"tx", "Bearer s3cret", "", tok); got.status != http.StatusAccepted {
+		t.Fatalf("the same push once the JWKS is back: %+v", got)
+	}
+}
+
+func TestVAL11_AVerificationAskedForBeforeARestartIsNotRefused(t *testing.T) {
+	f := newFixture(t)
+	v, err := receiver.NewVerifier(keys.StaticKeys(keys.NewJWKS(f.es)), issuer, []string{audience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, r := pushServer(t, f, false)
+	if err := r.SetVerifier("tx", v); err != nil {
+		t.Fatal(err)
+	}
+	verification := func(jti string, iat time.Time) string {
+		return signWith(t, f.es, keys.TypeSET, claims(map[string]any{"jti": jti, "iat": iat.Unix(),
+			"events": map[string]any{string(schemas.EventVerification): map[string]any{"state": "asked-before-restart"}}}))
+	}
+	if got := push(t, base+"tx", "Bearer s3cret", "", verification("v-old", time.Now().Add(-time.Hour))); got.status != http.StatusAccepted {
+		t.Fatalf("a verification issued before this receiver started, with a state it no longer knows: %+v", got)
+	}
+	if got := push(t, base+"tx", "Bearer s3cret", "", verification("v-new", time.Now().Add(2*time.Second))); got.status != http.StatusBadRequest ||
+		!strings.Contains(got.body, "invalid_state") {
+		t.Fatalf("a verification issued now with a state nobody asked for: %+v", got)
+	}
+	if st := r.Statuses()[0]; !st.LastVerification.IsZero() {
+		t.Fatalf("a redelivered verification must not count as this receiver's: %+v", st)
 	}
 }

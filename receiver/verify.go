@@ -101,7 +101,8 @@ func (v *Verifier) jwsWith(opts ...keys.VerifyOption) (*keys.Verifier, error) {
 	return keys.NewVerifier(v.src, append([]keys.VerifyOption{keys.WithType(keys.TypeSET)}, opts...)...)
 }
 
-// Verify checks one SET in compact serialization and returns its claims, or a *VerifyError.
+// Verify checks one SET in compact serialization and returns its claims, or a *VerifyError when the SET is refused,
+// or another error when it could not be checked now (the transmitter's JWKS could not be fetched): try again.
 func (v *Verifier) Verify(ctx context.Context, token string) (*schemas.SET, error) {
 	set, _, err := v.verify(ctx, token)
 	return set, err
@@ -110,6 +111,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*schemas.SET, erro
 // verify is Verify that also returns the verified claims as they were signed.
 func (v *Verifier) verify(ctx context.Context, token string) (*schemas.SET, []byte, error) {
 	payload, _, err := v.jws.Verify(ctx, token)
+	if errors.Is(err, keys.ErrKeysUnavailable) {
+		// Not the SET's fault: the transmitter's JWKS could not be fetched. Refusing it would make the
+		// transmitter drop it for good (RFC 8935 codes are permanent); an error that is not a *VerifyError makes
+		// every delivery method try again later.
+		return nil, nil, fmt.Errorf("receiver: %w", err)
+	}
 	if err != nil {
 		return nil, nil, jwsError(err)
 	}

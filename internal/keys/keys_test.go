@@ -321,10 +321,27 @@ func TestRemoteJWKS(t *testing.T) {
 	if fetches.Load() != 3 {
 		t.Fatalf("rate limits refetch to once a minute: %d fetches", fetches.Load())
 	}
+	for range 5 {
+		if _, err := r.Key(ctx, unknown.ID()); errors.Is(err, keys.ErrKeysUnavailable) {
+			t.Fatalf("a kid the fetched key set lacks is not a fetch problem: %v", err)
+		}
+	}
 	fail.Store(true)
 	clock = clock.Add(2 * time.Hour)
 	if _, err := r.Key(ctx, es.ID()); err != nil {
 		t.Fatalf("keeps old keys when refetch fails: %v", err)
+	}
+	// A kid looked up while the key set cannot be fetched may exist: the error says the set is unavailable, also
+	// for lookups inside the refetch interval.
+	for range 3 {
+		if _, err := r.Key(ctx, unknown.ID()); !errors.Is(err, keys.ErrUnknownKey) || !errors.Is(err, keys.ErrKeysUnavailable) {
+			t.Fatalf("unknown kid while the JWKS is down: %v", err)
+		}
+	}
+	fail.Store(false)
+	clock = clock.Add(2 * time.Minute)
+	if _, err := r.Key(ctx, unknown.ID()); err == nil || errors.Is(err, keys.ErrKeysUnavailable) {
+		t.Fatalf("after a good refetch an unknown kid is plainly unknown: %v", err)
 	}
 }
 

@@ -28,6 +28,7 @@ type RemoteJWKS struct {
 	keys      *JWKS
 	fetchedAt time.Time // last successful fetch
 	triedAt   time.Time // last attempt, successful or not
+	lastErr   error     // of the last attempt
 }
 
 // RemoteOption configures a RemoteJWKS.
@@ -75,15 +76,14 @@ func (r *RemoteJWKS) Key(ctx context.Context, kid string) (*Key, error) {
 	if k, ok := r.lookup(kid); ok && !stale {
 		return k, nil
 	}
-	var fetchErr error
 	if r.triedAt.IsZero() || now.Sub(r.triedAt) >= r.minFetch {
-		fetchErr = r.fetch(ctx)
+		r.lastErr = r.fetch(ctx)
 	}
 	if k, ok := r.lookup(kid); ok {
 		return k, nil
 	}
-	if fetchErr != nil {
-		return nil, fmt.Errorf("%w: %q (refreshing %s failed: %w)", ErrUnknownKey, kid, r.url, fetchErr)
+	if r.lastErr != nil { // the kid may well be in the key set we could not fetch: say so
+		return nil, fmt.Errorf("%w: %q: %w (%s: %w)", ErrUnknownKey, kid, ErrKeysUnavailable, r.url, r.lastErr)
 	}
 	return nil, fmt.Errorf("%w: %q is not in %s", ErrUnknownKey, kid, r.url)
 }
@@ -99,7 +99,8 @@ func (r *RemoteJWKS) lookup(kid string) (*Key, bool) {
 func (r *RemoteJWKS) Refresh(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.fetch(ctx)
+	r.lastErr = r.fetch(ctx)
+	return r.lastErr
 }
 
 // fetch downloads and parses the JWKS; the caller holds r.mu. On failure the old keys stay.

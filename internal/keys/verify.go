@@ -22,6 +22,9 @@ var (
 	ErrMissingKeyID = errors.New("keys: missing kid")
 	// ErrUnknownKey: no key with this kid is known.
 	ErrUnknownKey = errors.New("keys: unknown kid")
+	// ErrKeysUnavailable comes with ErrUnknownKey when the kid is not known because the key set could not be
+	// fetched: a passing condition, unlike a kid the fetched key set does not hold.
+	ErrKeysUnavailable = errors.New("keys: the key set could not be fetched")
 	// ErrAlgorithmMismatch: the key with this kid is not for the header's alg.
 	ErrAlgorithmMismatch = errors.New("keys: algorithm does not match the key")
 	// ErrSignature: the signature does not verify.

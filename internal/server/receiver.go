@@ -87,17 +87,17 @@ func (s *Server) startReceiver(ctx context.Context) {
 	}
 }
 
-// Receiver returns the receiver role, for in-process handlers (register them before Serve).
+// Receiver returns the receiver role.
 func (s *Server) Receiver() *receiver.Receiver { return s.rcv }
 
-// Dispatcher returns the receiver's dispatcher, for in-process handlers (register them before Serve).
+// Dispatcher returns the receiver's dispatcher, for in-process handlers: register them between New and Serve,
+// which starts the receiver.
 func (s *Server) Dispatcher() *receiver.Dispatcher { return s.dispatch }
 
 // registration turns a configured registration into the receiver's.
 func (s *Server) registration(g config.Registration) (receiver.Registration, error) {
 	reg := receiver.Registration{Name: g.Name, Issuer: g.Issuer, Audience: g.Audience, StreamID: g.StreamID,
-		SigningAlgorithm: g.SigningAlg, VerifyInterval: g.VerifyInterval, PushURL: g.PushURL,
-		Description: "ssfd receiver " + g.Name}
+		SigningAlgorithm: g.SigningAlg, VerifyInterval: g.VerifyInterval, PushURL: g.PushURL}
 	switch {
 	case g.ClientCredentials != nil:
 		cc := g.ClientCredentials

@@ -56,7 +56,9 @@ type Server struct {
 	rcv        *receiver.Receiver
 	dispatch   *receiver.Dispatcher
 	keepers    []*receiver.Keeper
+	rcvMu      sync.Mutex // guards rcvStop and rcvDone between Serve and Shutdown
 	rcvStop    context.CancelFunc
+	rcvDone    bool // stopped, or never to start
 	rcvWorkers sync.WaitGroup
 	extraConns []*nats.Conn
 }
@@ -128,9 +130,6 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	rctx, rstop := context.WithCancel(context.Background())
-	s.rcvStop = rstop
-	s.startReceiver(rctx)
 	if cfg.ReceiverOnly {
 		s.http = s.newHTTPServer(e)
 		return s, nil
@@ -299,8 +298,16 @@ func (s *Server) NATSURL() string { return s.nc.ConnectedUrl() }
 // Transmitter returns the transmitter, for in-process producers.
 func (s *Server) Transmitter() *transmitter.Transmitter { return s.tx }
 
-// Serve answers HTTP requests until Shutdown.
+// Serve starts the receiver role (so that handlers registered on Dispatcher after New see every SET) and answers
+// HTTP requests until Shutdown.
 func (s *Server) Serve() error {
+	s.rcvMu.Lock()
+	if s.rcvStop == nil && !s.rcvDone {
+		ctx, stop := context.WithCancel(context.Background())
+		s.rcvStop = stop
+		s.startReceiver(ctx)
+	}
+	s.rcvMu.Unlock()
 	err := s.http.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -318,9 +325,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// stopReceiver stops the receiver role and waits for it; every wait inside it is bounded (HTTP client and handler
+// timeouts), and once it returns the role never starts.
 func (s *Server) stopReceiver() {
-	if s.rcvStop != nil {
-		s.rcvStop()
+	s.rcvMu.Lock()
+	s.rcvDone = true
+	stop := s.rcvStop
+	s.rcvMu.Unlock()
+	if stop != nil {
+		stop()
 		s.rcvWorkers.Wait()
 	}
 }
