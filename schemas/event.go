@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 )
@@ -74,6 +75,13 @@ func (s eventSpec) decode(payload []byte) (Payload, error) {
 	if !ok {
 		return nil, c.err()
 	}
+	return s.decodeMembers(m, payload)
+}
+
+// decodeMembers is decode of a payload whose members m were split already; m is not changed.
+func (s eventSpec) decodeMembers(m map[string]json.RawMessage, payload []byte) (Payload, error) {
+	var c checker
+	filtered := false
 	for name, raw := range m {
 		ft, defined := s.fields[name]
 		switch {
@@ -82,6 +90,9 @@ func (s eventSpec) decode(payload []byte) (Payload, error) {
 		case defined && isEnum(ft) && string(raw) == `""`:
 			c.add(pointer("", name), "must not be empty; leave it out instead")
 		case !defined && s.foldsToField(name):
+			if !filtered {
+				m, filtered = maps.Clone(m), true
+			}
 			delete(m, name)
 			payload = nil // decode from the filtered members
 		}

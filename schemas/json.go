@@ -38,16 +38,129 @@ func decodeObject(c *checker, path string, data []byte) (map[string]json.RawMess
 		c.add(path, "must be a JSON object, not %s", jsonKind(data))
 		return nil, false
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	m, err := splitObject(data, c.within)
+	if err != nil {
 		c.add(path, "is not valid JSON: %v", err)
 		return nil, false
 	}
+	c.within = true
 	return m, true
+}
+
+// splitObject returns the members of a JSON object as encoding/json would decode it into a
+// map[string]json.RawMessage (the last of repeated names wins), without reflection: it validates data, then cuts
+// the members out of one copy of it; with trusted, data is a member of an object split before, already valid and
+// private. A member name with an escape sequence or invalid UTF-8 makes it fall back to encoding/json. Callers
+// check that data is an object first (jsonKind).
+func splitObject(data []byte, trusted bool) (map[string]json.RawMessage, error) {
+	if !trusted {
+		if !json.Valid(data) {
+			var m map[string]json.RawMessage
+			return nil, json.Unmarshal(data, &m) // for encoding/json's description of what is wrong
+		}
+		data = bytes.Clone(data) // the members alias this copy, never the caller's buffer
+	}
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	m := make(map[string]json.RawMessage, 8)
+	i = skipSpace(data, i+1)
+	for i < len(data) && data[i] != '}' {
+		end := skipString(data, i) // data is valid: a member starts with its quoted name
+		name := data[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) { // encoding/json unescapes or repairs it
+			var slow map[string]json.RawMessage
+			return slow, json.Unmarshal(data, &slow)
+		}
+		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
+		vend := skipValue(data, i)
+		m[string(name)] = json.RawMessage(data[i:vend:vend])
+		i = skipSpace(data, vend)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+	return m, nil
+}
+
+// skipSpace returns the index of the first byte at or after i that is not JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the JSON string that starts at i, in valid JSON.
+func skipString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value that starts at i, in valid JSON.
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for ; i < len(data); i++ { // a number or a literal
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+	}
+	return i
+}
+
+// plainString returns the text of a JSON string that needs no unescaping or repair (no backslash, no control
+// character, valid UTF-8): what encoding/json would decode, without its reflection.
+func plainString(data []byte) (string, bool) {
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return "", false
+	}
+	inner := data[1 : len(data)-1]
+	for _, b := range inner {
+		if b < 0x20 || b == '\\' || b == '"' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
 }
 
 // decodeInto decodes data into v and turns a JSON type mismatch into a problem at its path under base.
 func decodeInto(c *checker, base string, data []byte, v any) bool {
+	if p, ok := v.(*string); ok {
+		if text, ok := plainString(data); ok {
+			*p = text
+			return true
+		}
+	}
 	err := json.Unmarshal(data, v)
 	if err == nil {
 		return true

@@ -55,6 +55,9 @@ func (e *ValidationError) Is(target error) bool {
 type checker struct {
 	problems []Problem
 	unknown  bool
+	// within is set once the outermost object was split: the members are then valid JSON in a private copy, and
+	// objects inside them are split without validating or copying them again.
+	within bool
 }
 
 func (c *checker) add(path, format string, args ...any) {

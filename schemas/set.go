@@ -167,7 +167,7 @@ func parseEvents(c *checker, raw json.RawMessage, o parseOptions) (Event, json.R
 		return Event{}, nil
 	}
 	if spec, known := eventSpecs[ev.Type]; known {
-		if _, err := spec.decode(ev.Payload); err != nil {
+		if _, err := spec.decodeMembers(pm, ev.Payload); err != nil {
 			c.merge(path, err)
 		}
 	}

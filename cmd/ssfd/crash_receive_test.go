@@ -28,9 +28,16 @@ func TestReceiveCrashLosesNoEventAndRepublishesNone(t *testing.T) {
 		t.Skip("starts and kills server processes")
 	}
 	txDir, rxDir := t.TempDir(), t.TempDir()
-	tx := startChild(t, txDir, "127.0.0.1:0")
+	// Retry pushes every second at most: with the default backoff (up to 5 min, full jitter) a push stream whose
+	// receiver was down for a few seconds may wait longer than this test does.
+	txConf := filepath.Join(t.TempDir(), "transmitter.yaml")
+	if err := os.WriteFile(txConf, []byte("push_retry_min: 50ms\npush_retry_max: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tx := startSSFD(t, "serve", "--dev", "--config", txConf, "--data-dir", txDir, "--http-addr", "127.0.0.1:0",
+		"--nats-listen", "127.0.0.1:0", "--min-verification-interval", "0s")
 	tok := adminToken(t, txDir)
-	natsURL := strings.TrimSpace(strings.SplitN(strings.SplitN(tx.logs.String(), "embedded NATS", 2)[1], "\n", 2)[0])
+	natsURL := tx.natsURL(t)
 
 	conf := filepath.Join(t.TempDir(), "receiver.yaml")
 	var yaml strings.Builder
@@ -48,9 +55,26 @@ func TestReceiveCrashLosesNoEventAndRepublishesNone(t *testing.T) {
 	rx := startRx("127.0.0.1:0")
 	addr := rx.addr()
 	events := followEvents(t, natsURL)
+	// Events emitted before a registration's stream exists go to no stream: wait until both are verified.
+	waitFor(t, "both registrations verified their streams", rx, func() bool {
+		code, out, _ := runCLI(t, "", "receiver", "status", "--url", rx.url, "--token-file", filepath.Join(rxDir, "admin.token"))
+		var st struct {
+			Registrations []receiver.Status `json:"registrations"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Registrations) != 2 {
+			return false
+		}
+		for _, r := range st.Registrations {
+			if r.LastVerification.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
 
 	prod := startProducers(tx.url, tok, 2)
 	waitFor(t, "the receiver republished 100 events", rx, func() bool { return events.total() >= 100 })
+	firstRx := rx
 	rx.kill() // SIGKILL while SETs are pushed, polled, stored and republished
 	atKill := prod.count()
 	waitFor(t, "100 more events are accepted while the receiver is down", tx, func() bool { return prod.count() >= atKill+100 })
@@ -58,9 +82,33 @@ func TestReceiveCrashLosesNoEventAndRepublishesNone(t *testing.T) {
 	waitFor(t, "another 100 events are accepted after the restart", tx, func() bool { return prod.count() >= atKill+200 })
 	accepted := prod.halt()
 
-	waitFor(t, "every accepted event arrived through both registrations", rx, func() bool {
-		return events.total() >= 2*len(accepted)
-	})
+	for deadline := time.Now().Add(60 * time.Second); events.total() < 2*len(accepted); time.Sleep(10 * time.Millisecond) {
+		if time.Now().Before(deadline) {
+			continue
+		}
+		missing := map[string]int{}
+		events.mu.Lock()
+		for txn := range accepted {
+			for _, reg := range []string{"via-push", "via-poll"} {
+				if events.seen[reg+" "+txn] == 0 {
+					missing[reg]++
+				}
+			}
+		}
+		events.mu.Unlock()
+		_, status, _ := runCLI(t, "", "receiver", "status", "--url", rx.url, "--token-file", filepath.Join(rxDir, "admin.token"))
+		_, streamsOut, _ := runCLI(t, "", "stream", "list", "--url", tx.url, "--token", tok)
+		var missingTxns []string
+		events.mu.Lock()
+		for txn := range accepted {
+			if events.seen["via-poll "+txn] == 0 {
+				missingTxns = append(missingTxns, txn)
+			}
+		}
+		events.mu.Unlock()
+		t.Fatalf("%d of %d events arrived; missing by registration %v (poll: %v)\nreceiver status: %s\nstreams: %s\ntransmitter:\n%s\nkilled receiver:\n%s\nreceiver:\n%s",
+			events.total(), 2*len(accepted), missing, missingTxns, status, streamsOut, tx.logs, firstRx.logs, rx.logs)
+	}
 	code, out, errOut := runCLI(t, "", "receiver", "status", "--url", rx.url, "--token-file", filepath.Join(rxDir, "admin.token"))
 	if code != 0 || !strings.Contains(out, `"name": "via-push"`) || !strings.Contains(out, `"name": "via-poll"`) ||
 		!strings.Contains(out, `"backlog"`) {
@@ -139,4 +187,21 @@ func followEvents(t *testing.T, url string) *eventCounter {
 	}
 	t.Cleanup(cc.Stop)
 	return c
+}
+
+// natsURL waits for the banner line of the child's embedded NATS server and returns its URL.
+func (c *child) natsURL(t *testing.T) string {
+	t.Helper()
+	const label = "embedded NATS"
+	var url string
+	waitFor(t, "the banner names the NATS server", c, func() bool {
+		out := c.logs.String()
+		i := strings.Index(out, label)
+		if i < 0 || !strings.Contains(out[i:], "\n") {
+			return false
+		}
+		url = strings.TrimSpace(strings.SplitN(out[i+len(label):], "\n", 2)[0])
+		return true
+	})
+	return url
 }

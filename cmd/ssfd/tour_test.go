@@ -149,7 +149,7 @@ func TestTourSeesSETsArriveOverPushAndNATS(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &natsStream); err != nil {
 		t.Fatal(err)
 	}
-	natsURL := strings.TrimSpace(strings.SplitN(strings.SplitN(srv.logs.String(), "embedded NATS", 2)[1], "\n", 2)[0])
+	natsURL := srv.natsURL(t)
 	follow := startTool(t, "follow", "--stream", natsStream.StreamID, "--nats-url", natsURL)
 	if code, _, errOut := runCLI(t, "", append([]string{"emit", "--type", "credential-change", "--subject", `{"format":"email","email":"ada@example.com"}`,
 		"--event", `{"credential_type":"password","change_type":"update"}`}, common...)...); code != 0 {
