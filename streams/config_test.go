@@ -166,3 +166,17 @@ func TestCarriesFollowsDefaultSubjects(t *testing.T) {
 		})
 	}
 }
+
+func TestMT05_NewIDsAreRandomUnreservedAndNeverLookLikeAFlag(t *testing.T) {
+	seen := map[streams.ID]bool{}
+	for range 2000 {
+		id := streams.NewID()
+		if _, err := streams.ParseID(string(id)); err != nil || len(id) != 22 || id[0] == '-' || id[0] == '_' {
+			t.Fatalf("NewID() = %q: %v", id, err)
+		}
+		if seen[id] {
+			t.Fatalf("NewID() repeated %q", id)
+		}
+		seen[id] = true
+	}
+}

@@ -14,11 +14,16 @@ type ID string
 
 var idShape = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 
-// NewID returns a new random stream ID: 128 bits, base64url without padding (22 characters).
+// NewID returns a new random stream ID: 128 random bits, base64url without padding (22 characters), starting with
+// a letter or digit so that a command line never takes it for a flag.
 func NewID() ID {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return ID(base64.RawURLEncoding.EncodeToString(b[:]))
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' && id[0] != '_' {
+			return ID(id)
+		}
+	}
 }
 
 // ParseID checks that s has the shape of a stream ID.
