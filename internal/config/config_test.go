@@ -115,3 +115,38 @@ func TestExampleIsValidAndNamesEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestReceiverRegistrationsAreCheckedByField(t *testing.T) {
+	cfg := config.Default()
+	if err := cfg.Load([]byte(`
+receiver:
+  replay_window: 10s
+  webhooks: [{url: "not a url"}]
+  registrations:
+    - {name: "bad name!", issuer: "ftp://x", delivery: carrier-pigeon, token: a, token_file: b, events: [no-such-event]}
+    - {name: plain, issuer: "http://tx.example.net", token: t, algorithms: [HS256], push_url: "mailto:x"}
+    - {name: plain, issuer: "https://tx.example.net", client_credentials: {token_url: "https://idp/token"}}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("a bad receiver section passed")
+	}
+	for _, want := range []string{
+		"receiver.replay_window", "receiver.webhooks[0].url",
+		"receiver.registrations[0].name", "receiver.registrations[0].issuer", "receiver.registrations[0].delivery",
+		"receiver.registrations[0].token", "receiver.registrations[0].events",
+		"receiver.registrations[1].issuer: \"http://tx.example.net\" must be https unless dev",
+		"receiver.registrations[1].algorithms", "receiver.registrations[1].push_url",
+		"receiver.registrations[2].name: \"plain\" is used twice", "receiver.registrations[2].client_credentials",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not report %s:\n%v", want, err)
+		}
+	}
+	cfg.Dev = true
+	if err := cfg.Validate(); err == nil || strings.Contains(err.Error(), "must be https") {
+		t.Fatalf("with dev an http issuer is fine: %v", err)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // Receiver configures the receiver role: the transmitters it subscribes to and where verified events go.
@@ -95,8 +97,21 @@ func (c *Config) validateReceiver(bad func(field, format string, args ...any)) {
 			bad(field("name"), "%q is used twice", g.Name)
 		}
 		names[g.Name] = true
-		if u, err := url.Parse(g.Issuer); err != nil || !u.IsAbs() || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			bad(field("issuer"), "%q must be an absolute URL without query or fragment", g.Issuer)
+		if u, err := url.Parse(g.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" {
+			bad(field("issuer"), "%q must be an http(s) URL without query or fragment", g.Issuer)
+		} else if u.Scheme == "http" && !c.Dev {
+			bad(field("issuer"), "%q must be https unless dev: true (SSF 1.0 requires TLS)", g.Issuer)
+		}
+		if g.PushURL != "" {
+			if u, err := url.Parse(g.PushURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				bad(field("push_url"), "%q is not an http(s) URL", g.PushURL)
+			}
+		}
+		for _, e := range g.Events {
+			if _, err := schemas.LookupEventType(e); err != nil {
+				bad(field("events"), "%q is neither a known event name (session-revoked, …) nor an event type URI", e)
+			}
 		}
 		creds := 0
 		for _, set := range []bool{g.Token != "", g.TokenFile != "", g.ClientCredentials != nil} {
