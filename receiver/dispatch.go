@@ -25,7 +25,8 @@ type Delivery struct {
 type Handler func(ctx context.Context, d Delivery) error
 
 // Dispatcher routes verified SETs to the handlers registered for their event type, and to the handlers
-// registered for every type. It is safe for concurrent use; register handlers before the receiver starts.
+// registered for every type. It is safe for concurrent use; register handlers before the receiver starts (a retry
+// knows which handlers already took a SET by their order, which a handler added later would shift).
 type Dispatcher struct {
 	mu     sync.RWMutex
 	byType map[schemas.EventType][]Handler

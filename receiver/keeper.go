@@ -303,7 +303,8 @@ const describedPrefix = "ssfd receiver "
 
 // stream finds the registration's stream: the configured one; or the one described as this registration's
 // (brought up to date with the wanted configuration, so that a changed push URL, push authorization or event list
-// takes effect); or one with the wanted delivery and events that no other registration claims; or a new one. A
+// takes effect); or one with the wanted delivery and events that no registration claims (claimed by replacing it
+// with this registration's description); or a new one. A
 // transmitter that allows one stream per receiver answers 409 to a second create; the existing stream is then
 // replaced with the wanted configuration, unless it is another registration's.
 func (k *Keeper) stream(ctx context.Context, client *Client) (*schemas.StreamConfiguration, error) {
@@ -328,8 +329,8 @@ func (k *Keeper) stream(ctx context.Context, client *Client) (*schemas.StreamCon
 		}
 	}
 	for i := range existing {
-		if s := &existing[i]; !claimed(s) && k.matches(s, want) && want.Delivery.Method != schemas.DeliveryPush {
-			return s, nil
+		if s := &existing[i]; !claimed(s) && k.matches(s, want) {
+			return client.ReplaceStream(ctx, s.StreamID, want) // claims it with this registration's description
 		}
 	}
 	created, err := client.CreateStream(ctx, want)

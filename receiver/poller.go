@@ -111,8 +111,21 @@ func (p *Poller) Run(ctx context.Context) error {
 			}
 			continue // acks and errors are sent again: applying them twice is harmless (RFC 8936 §2.4)
 		}
-		delay = 0
-		acks, errs = p.receive(ctx, resp)
+		var later int
+		acks, errs, later = p.receive(ctx, resp)
+		if later == 0 {
+			delay = 0
+			continue
+		}
+		// Some SETs could be neither stored nor refused (the transmitter's JWKS or the store is unavailable): the
+		// transmitter will return them on the next poll, so wait before it rather than ask again at once.
+		delay = min(max(2*delay, time.Second), time.Minute)
+		p.r.log.Warn("SETs could not be taken now; polling again later", "registration", p.name, "count", later,
+			"retry_in", delay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
 	}
 	if len(acks) > 0 || len(errs) > 0 {
 		zero := 0
@@ -127,16 +140,17 @@ func (p *Poller) Run(ctx context.Context) error {
 	return nil
 }
 
-// receive stores the SETs of one poll response and returns what the next request acknowledges and reports.
-// A SET that could not be stored is neither acknowledged nor reported, so the transmitter delivers it again.
-func (p *Poller) receive(ctx context.Context, resp *schemas.PollResponse) ([]string, map[string]schemas.SETError) {
+// receive stores the SETs of one poll response and returns what the next request acknowledges and reports, and
+// how many SETs could be neither stored nor refused now: those are not acknowledged or reported, so the
+// transmitter delivers them again.
+func (p *Poller) receive(ctx context.Context, resp *schemas.PollResponse) (acks []string, errs map[string]schemas.SETError, later int) {
 	jtis := make([]string, 0, len(resp.Sets))
 	tokens := make([]string, 0, len(resp.Sets))
 	for jti, set := range resp.Sets {
 		jtis, tokens = append(jtis, jti), append(tokens, set)
 	}
-	acks := make([]string, 0, len(jtis))
-	errs := map[string]schemas.SETError{}
+	acks = make([]string, 0, len(jtis))
+	errs = map[string]schemas.SETError{}
 	for i, err := range p.r.receiveAll(ctx, p.name, tokens, jtis) {
 		var ve *VerifyError
 		switch {
@@ -145,8 +159,9 @@ func (p *Poller) receive(ctx context.Context, resp *schemas.PollResponse) ([]str
 		case errors.As(err, &ve):
 			errs[jtis[i]] = ve.SETError()
 		default:
+			later++
 			p.onError(err)
 		}
 	}
-	return acks, errs
+	return acks, errs, later
 }

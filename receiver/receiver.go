@@ -299,21 +299,22 @@ func (b *binding) count(f func(*Status)) {
 // succeeded is removed from the inbox; one whose handlers failed stays and is handed to them again with
 // exponential backoff (1 s up to 5 min), surviving restarts. It also forgets expired replay records hourly.
 func (r *Receiver) Run(ctx context.Context) error {
-	retry := map[uint64]*backoffState{}
+	pass := &drainPass{retry: map[uint64]*backoffState{}, seen: map[uint64]bool{}}
 	forget := time.NewTicker(time.Hour)
 	defer forget.Stop()
 	tick := time.NewTimer(0)
 	defer tick.Stop()
 	for {
-		next, more, err := r.drain(ctx, retry)
+		next, more, err := r.drain(ctx, pass)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			r.log.Error("receiver inbox", "err", err)
+			pass.restart()
 			next, more = time.Second, false
 		}
-		if more { // a busy inbox: start again from its oldest entry, so that due retries are not starved
+		if more { // a busy inbox: go on with the pass, now and then forgetting expired replay records
 			select {
 			case <-ctx.Done():
 				return nil
@@ -324,7 +325,8 @@ func (r *Receiver) Run(ctx context.Context) error {
 			continue
 		}
 		if next > 0 {
-			tick.Reset(next)
+			// Retries due close together are taken in one pass: each pass reads the whole inbox.
+			tick.Reset(max(next, retryGather))
 		}
 		select {
 		case <-ctx.Done():
@@ -354,40 +356,59 @@ type backoffState struct {
 }
 
 const (
-	drainPage  = 512 // entries read at a time
-	drainPages = 8   // pages one drain goes through before starting again from the oldest entry
+	retryGather = 500 * time.Millisecond // the least wait before a pass for retries that fall due
+	drainPage   = 512                    // entries read at a time
+	drainPages  = 8                      // pages one drain goes through before starting again from the oldest entry
 )
 
-// drain handles the waiting entries that are not backing off, oldest first, up to drainPages pages, and returns
-// how long to wait before the earliest backed-off entry it saw is due (0: none), and whether it stopped before the
-// end of the inbox.
-func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (next time.Duration, more bool, err error) {
-	var after uint64
-	var soonest time.Duration
-	seen := map[uint64]bool{}
+// drainPass is where Run is in its pass over the inbox, oldest entry first, and the retry schedule of the entries
+// whose handlers failed. A pass spans several drain calls on a busy inbox, so that it always moves forward.
+type drainPass struct {
+	retry   map[uint64]*backoffState
+	after   uint64          // the pass goes on after this seq
+	seen    map[uint64]bool // entries seen in this pass
+	soonest time.Duration   // until the earliest backed-off entry seen in this pass is due (0: none)
+}
+
+// restart begins a new pass from the oldest entry.
+func (p *drainPass) restart() {
+	p.after, p.soonest = 0, 0
+	clear(p.seen)
+}
+
+// drain goes on with the pass: it handles the waiting entries that are not backing off, up to drainPages pages.
+// At the end of the inbox it ends the pass and returns how long to wait before the earliest backed-off entry is
+// due (0: none); otherwise it reports more.
+func (r *Receiver) drain(ctx context.Context, pass *drainPass) (next time.Duration, more bool, err error) {
+	retry := pass.retry
 	for pages := 0; ; pages++ {
 		if pages == drainPages {
-			return soonest, true, nil
+			return 0, true, nil
 		}
-		page, err := r.inbox.Waiting(ctx, after, drainPage)
-		if err != nil || len(page) == 0 {
+		page, err := r.inbox.Waiting(ctx, pass.after, drainPage)
+		if err != nil {
+			return 0, false, err
+		}
+		if len(page) == 0 {
 			for seq := range retry {
-				if !seen[seq] {
+				if !pass.seen[seq] {
 					delete(retry, seq) // handled elsewhere or gone
 				}
 			}
-			return soonest, false, err
+			next := pass.soonest
+			pass.restart()
+			return next, false, nil
 		}
 		var done []uint64
 		for _, e := range page {
 			if ctx.Err() != nil {
 				break
 			}
-			after = e.Seq
-			seen[e.Seq] = true
+			pass.after = e.Seq
+			pass.seen[e.Seq] = true
 			if st := retry[e.Seq]; st != nil && r.now().Before(st.next) {
-				if d := st.next.Sub(r.now()); soonest == 0 || d < soonest {
-					soonest = d
+				if d := st.next.Sub(r.now()); pass.soonest == 0 || d < pass.soonest {
+					pass.soonest = d
 				}
 				continue
 			}
@@ -403,8 +424,8 @@ func (r *Receiver) drain(ctx context.Context, retry map[uint64]*backoffState) (n
 				st.attempts++
 				d := min(time.Second<<min(st.attempts-1, 9), 5*time.Minute)
 				st.next = r.now().Add(d)
-				if soonest == 0 || d < soonest {
-					soonest = d
+				if pass.soonest == 0 || d < pass.soonest {
+					pass.soonest = d
 				}
 				r.log.Warn("SET handler failed; will retry", "registration", e.Registration, "jti", e.JTI,
 					"attempt", st.attempts, "retry_in", d, "err", err)

@@ -422,3 +422,85 @@ func TestVAL11_AVerificationAskedForBeforeARestartIsNotRefused(t *testing.T) {
 		t.Fatalf("a redelivered verification must not count as this receiver's: %+v", st)
 	}
 }
+
+// countingInbox counts the pages the receiver reads.
+type countingInbox struct {
+	*bolt.DB
+	reads atomic.Int64
+}
+
+func (c *countingInbox) Waiting(ctx context.Context, after uint64, max int) ([]receiver.Entry, error) {
+	c.reads.Add(1)
+	return c.DB.Waiting(ctx, after, max)
+}
+
+func TestABacklogOfFailingSETsDoesNotStarveNewerOnes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("signs and stores 4,600 SETs")
+	}
+	f := newFixture(t)
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "rx.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inbox := &countingInbox{DB: db}
+	var good atomic.Int64
+	d := receiver.NewDispatcher()
+	d.HandleAll(func(_ context.Context, dl receiver.Delivery) error {
+		if strings.HasPrefix(dl.SET.ID, "bad-") {
+			return errors.New("this sink is down for these")
+		}
+		good.Add(1)
+		return nil
+	})
+	r := receiver.New(inbox, d)
+	if err := r.Add("tx"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetVerifier("tx", f.v); err != nil {
+		t.Fatal(err)
+	}
+	const bad, fine = 4300, 300 // more failing entries than one drain reads
+	tokens := make([]string, 0, bad+fine)
+	s, _ := keys.NewSigner(f.es)
+	for i := range bad + fine {
+		jti := fmt.Sprintf("bad-%05d", i)
+		if i >= bad {
+			jti = fmt.Sprintf("ok-%05d", i)
+		}
+		tok, err := s.Sign(claims(map[string]any{"jti": jti}), keys.TypeSET)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, tok)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() { _ = r.Run(ctx); close(done) }()
+	for lo := 0; lo < bad; lo += 256 { // the failing ones first, and let them fail once
+		for _, err := range r.ReceiveAll(ctx, "tx", tokens[lo:min(lo+256, bad)]) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, "the failing SETs were tried", func() bool {
+		n, err := r.Backlog(ctx)
+		return err == nil && n == bad && inbox.reads.Load() > int64(bad/512)
+	})
+	for _, err := range r.ReceiveAll(ctx, "tx", tokens[bad:]) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the SETs behind the failing ones were handled", func() bool { return good.Load() == fine })
+	before := inbox.reads.Load()
+	time.Sleep(300 * time.Millisecond)
+	// While everything left is backing off, the receiver waits (retries falling due are gathered for half a
+	// second): it does not read the inbox over and over. A pass reads bad/512+1 pages.
+	if reads := inbox.reads.Load() - before; reads > 3*(bad/512+1) {
+		t.Fatalf("%d page reads while every entry was backing off", reads)
+	}
+}
