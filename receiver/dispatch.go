@@ -88,20 +88,37 @@ func (d *Dispatcher) dispatch(ctx context.Context, dl Delivery, done []bool) ([]
 	d.mu.RLock()
 	typed, all := d.byType[dl.SET.Event.Type], d.all
 	d.mu.RUnlock()
-	hs := make([]Handler, 0, len(typed)+len(all))
-	hs = append(append(hs, typed...), all...)
-	if len(done) < len(hs) {
-		done = append(done, make([]bool, len(hs)-len(done))...)
+	n := len(typed) + len(all)
+	if done != nil && len(done) < n {
+		done = append(done, make([]bool, n-len(done))...)
 	}
 	var errs []error
-	for i, h := range hs {
-		if done[i] {
+	var failed []int // only a SET that will be retried needs a record of who took it
+	for i := range n {
+		if done != nil && done[i] {
 			continue
 		}
-		if err := callHandler(ctx, h, dl); err != nil {
-			errs = append(errs, err)
+		var h Handler
+		if i < len(typed) {
+			h = typed[i]
 		} else {
+			h = all[i-len(typed)]
+		}
+		err := callHandler(ctx, h, dl)
+		switch {
+		case err != nil:
+			errs, failed = append(errs, err), append(failed, i)
+		case done != nil:
 			done[i] = true
+		}
+	}
+	if len(failed) > 0 && done == nil {
+		done = make([]bool, n)
+		for i := range done {
+			done[i] = true
+		}
+		for _, i := range failed {
+			done[i] = false
 		}
 	}
 	return done, errors.Join(errs...)

@@ -399,7 +399,7 @@ func (r *Receiver) drain(ctx context.Context, pass *drainPass) (next time.Durati
 			pass.restart()
 			return next, false, nil
 		}
-		var done []uint64
+		var handled []uint64
 		for _, e := range page {
 			if ctx.Err() != nil {
 				break
@@ -413,14 +413,15 @@ func (r *Receiver) drain(ctx context.Context, pass *drainPass) (next time.Durati
 				continue
 			}
 			st := retry[e.Seq]
-			if st == nil {
-				st = &backoffState{}
-			}
 			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.hwait)
-			err := r.handle(hctx, e, st)
+			took, err := r.handle(hctx, e, st)
 			cancel()
 			if err != nil {
-				retry[e.Seq] = st
+				if st == nil {
+					st = &backoffState{}
+					retry[e.Seq] = st
+				}
+				st.done = took
 				st.attempts++
 				d := min(time.Second<<min(st.attempts-1, 9), 5*time.Minute)
 				st.next = r.now().Add(d)
@@ -433,11 +434,11 @@ func (r *Receiver) drain(ctx context.Context, pass *drainPass) (next time.Durati
 			}
 			delete(retry, e.Seq)
 			r.pending.Delete(e.Issuer + "\x00" + e.JTI)
-			done = append(done, e.Seq)
+			handled = append(handled, e.Seq)
 		}
-		if len(done) > 0 {
+		if len(handled) > 0 {
 			// Record the outcome even when ctx ends now: a handled SET left in the inbox is handled again.
-			if err := r.inbox.Handled(context.WithoutCancel(ctx), done); err != nil {
+			if err := r.inbox.Handled(context.WithoutCancel(ctx), handled); err != nil {
 				return 0, false, err
 			}
 		}
@@ -447,9 +448,9 @@ func (r *Receiver) drain(ctx context.Context, pass *drainPass) (next time.Durati
 	}
 }
 
-// handle dispatches one entry to the handlers that did not take it yet (st.done), parsing its claims unless this
-// process still holds them parsed.
-func (r *Receiver) handle(ctx context.Context, e Entry, st *backoffState) error {
+// handle dispatches one entry to the handlers that did not take it yet (st.done; st is nil on a first attempt),
+// parsing its claims unless this process still holds them parsed, and returns who has taken it now.
+func (r *Receiver) handle(ctx context.Context, e Entry, st *backoffState) ([]bool, error) {
 	var set *schemas.SET
 	if v, ok := r.pending.Load(e.Issuer + "\x00" + e.JTI); ok {
 		set = v.(*schemas.SET)
@@ -457,13 +458,16 @@ func (r *Receiver) handle(ctx context.Context, e Entry, st *backoffState) error 
 		var err error
 		if set, err = schemas.ParseSET(e.Claims, schemas.AcceptLegacy()); err != nil {
 			// The claims were verified before they were stored; failing now means the file was damaged.
-			return fmt.Errorf("receiver: stored SET %s no longer parses: %w", e.JTI, err)
+			return nil, fmt.Errorf("receiver: stored SET %s no longer parses: %w", e.JTI, err)
 		}
 	}
-	var err error
-	st.done, err = r.disp.dispatch(ctx, Delivery{Registration: e.Registration, SET: set, Received: e.Received}, st.done)
+	var done []bool
+	if st != nil {
+		done = st.done
+	}
+	done, err := r.disp.dispatch(ctx, Delivery{Registration: e.Registration, SET: set, Received: e.Received}, done)
 	r.obs.SETHandled(e.Registration, r.now().Sub(e.Received), err)
-	return err
+	return done, err
 }
 
 // Status is what the receiver knows of one registration (GET /api/v1/receiver/status).
