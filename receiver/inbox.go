@@ -31,6 +31,8 @@ type Inbox interface {
 	Accept(ctx context.Context, e Entry, until time.Time) (bool, error)
 	// Waiting returns up to max entries waiting to be handled whose Seq is greater than after, oldest first.
 	Waiting(ctx context.Context, after uint64, max int) ([]Entry, error)
+	// Len counts the entries waiting to be handled.
+	Len(ctx context.Context) (int, error)
 	// Handled removes handled entries; their (iss, jti) stay remembered until their time passes.
 	Handled(ctx context.Context, seqs []uint64) error
 	// Forget drops the (iss, jti) records whose time passed before now and returns how many it dropped.

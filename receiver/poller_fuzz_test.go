@@ -120,5 +120,11 @@ func (m *memInbox) Waiting(_ context.Context, after uint64, max int) ([]Entry, e
 	return out, nil
 }
 
+func (m *memInbox) Len(context.Context) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.waiting), nil
+}
+
 func (m *memInbox) Handled(context.Context, []uint64) error        { return nil }
 func (m *memInbox) Forget(context.Context, time.Time) (int, error) { return 0, nil }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -45,7 +46,6 @@ type Receiver struct {
 	started time.Time     // when New was called
 	setUp   time.Duration // how long a push waits for its registration to get ready
 	hwait   time.Duration // how long the handlers of one SET may take
-	now     func() time.Time
 
 	mu   sync.RWMutex
 	regs map[string]*binding
@@ -79,7 +79,7 @@ func WithHandlerTimeout(d time.Duration) Option { return func(r *Receiver) { r.h
 // New returns a Receiver that stores SETs in inbox and hands them to d.
 func New(inbox Inbox, d *Dispatcher, opts ...Option) *Receiver {
 	r := &Receiver{inbox: inbox, disp: d, log: slog.New(slog.DiscardHandler), obs: noObserver{},
-		window: 7 * 24 * time.Hour, started: time.Now(), setUp: 10 * time.Second, hwait: 15 * time.Second, now: time.Now, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
+		window: 7 * 24 * time.Hour, started: time.Now(), setUp: 10 * time.Second, hwait: 15 * time.Second, regs: map[string]*binding{}, wake: make(chan struct{}, 1)}
 	for _, opt := range opts {
 		opt(r)
 	}
@@ -155,7 +155,7 @@ func (r *Receiver) ExpectState(name, state string) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := r.now()
+	now := time.Now()
 	for s, at := range b.states { // states are kept for a day: enough for any delayed delivery
 		if now.Sub(at) > 24*time.Hour {
 			delete(b.states, s)
@@ -224,7 +224,7 @@ func (r *Receiver) check(ctx context.Context, name, token, jti string) (*binding
 
 // accept stores a verified SET, with its claims as they were signed, for handling.
 func (r *Receiver) accept(ctx context.Context, b *binding, set *schemas.SET, claims []byte) error {
-	now := r.now()
+	now := time.Now()
 	key := set.Issuer + "\x00" + set.ID
 	r.pending.Store(key, set)
 	fresh, err := r.inbox.Accept(ctx, Entry{Registration: b.name, Issuer: set.Issuer, JTI: set.ID, Claims: claims,
@@ -341,7 +341,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 
 // forget drops the replay records whose window has passed.
 func (r *Receiver) forget(ctx context.Context) {
-	if n, err := r.inbox.Forget(ctx, r.now()); err != nil {
+	if n, err := r.inbox.Forget(ctx, time.Now()); err != nil {
 		r.log.Error("receiver replay window", "err", err)
 	} else if n > 0 {
 		r.log.Debug("forgot expired replay records", "count", n)
@@ -358,7 +358,7 @@ type backoffState struct {
 const (
 	retryGather = 500 * time.Millisecond // the least wait before a pass for retries that fall due
 	drainPage   = 512                    // entries read at a time
-	drainPages  = 8                      // pages one drain goes through before starting again from the oldest entry
+	drainPages  = 8                      // pages one drain call reads before Run looks at its timers again
 )
 
 // drainPass is where Run is in its pass over the inbox, oldest entry first, and the retry schedule of the entries
@@ -406,8 +406,8 @@ func (r *Receiver) drain(ctx context.Context, pass *drainPass) (next time.Durati
 			}
 			pass.after = e.Seq
 			pass.seen[e.Seq] = true
-			if st := retry[e.Seq]; st != nil && r.now().Before(st.next) {
-				if d := st.next.Sub(r.now()); pass.soonest == 0 || d < pass.soonest {
+			if st := retry[e.Seq]; st != nil && time.Now().Before(st.next) {
+				if d := time.Until(st.next); pass.soonest == 0 || d < pass.soonest {
 					pass.soonest = d
 				}
 				continue
@@ -424,7 +424,7 @@ func (r *Receiver) drain(ctx context.Context, pass *drainPass) (next time.Durati
 				st.done = took
 				st.attempts++
 				d := min(time.Second<<min(st.attempts-1, 9), 5*time.Minute)
-				st.next = r.now().Add(d)
+				st.next = time.Now().Add(d)
 				if pass.soonest == 0 || d < pass.soonest {
 					pass.soonest = d
 				}
@@ -466,7 +466,7 @@ func (r *Receiver) handle(ctx context.Context, e Entry, st *backoffState) ([]boo
 		done = st.done
 	}
 	done, err := r.disp.dispatch(ctx, Delivery{Registration: e.Registration, SET: set, Received: e.Received}, done)
-	r.obs.SETHandled(e.Registration, r.now().Sub(e.Received), err)
+	r.obs.SETHandled(e.Registration, time.Since(e.Received), err)
 	return done, err
 }
 
@@ -502,18 +502,7 @@ type Status struct {
 
 // Backlog counts the SETs accepted and not yet handled: waiting for their first hand-over or for a retry after
 // their handlers failed.
-func (r *Receiver) Backlog(ctx context.Context) (int, error) {
-	var n int
-	var after uint64
-	for {
-		page, err := r.inbox.Waiting(ctx, after, drainPage)
-		if err != nil || len(page) == 0 {
-			return n, err
-		}
-		n += len(page)
-		after = page[len(page)-1].Seq
-	}
-}
+func (r *Receiver) Backlog(ctx context.Context) (int, error) { return r.inbox.Len(ctx) }
 
 // UpdateStatus lets the stream keeper record what it learnt of a registration's stream.
 func (r *Receiver) UpdateStatus(name string, f func(*Status)) error {
@@ -537,10 +526,7 @@ func (r *Receiver) Statuses() []Status {
 	for _, b := range bs {
 		b.mu.Lock()
 		s := b.st
-		s.Rejected = make(map[schemas.ErrorCode]uint64, len(b.st.Rejected))
-		for k, v := range b.st.Rejected {
-			s.Rejected[k] = v
-		}
+		s.Rejected = maps.Clone(b.st.Rejected)
 		b.mu.Unlock()
 		out = append(out, s)
 	}

@@ -9,11 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/internal/server"
 	"github.com/ssfd/ssfd/schemas"
 )
-
-// receiverStatusPath is internal/server.ReceiverStatusPath; the CLI only needs the path.
-const receiverStatusPath = "/api/v1/receiver/status"
 
 func newReceiverCommand() *cobra.Command {
 	cmd := &cobra.Command{
@@ -30,7 +28,7 @@ func newReceiverCommand() *cobra.Command {
 			"but not yet handled.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := cf.call(cmd, "GET", receiverStatusPath, nil)
+			out, err := cf.call(cmd, "GET", server.ReceiverStatusPath, nil)
 			if err != nil {
 				return err
 			}

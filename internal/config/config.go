@@ -224,12 +224,22 @@ func (c *Config) IssuerURL() string {
 
 // TokenValue returns a token's value, reading its file when it has one.
 func (t Token) TokenValue() (string, error) {
-	if t.File == "" {
-		return t.Value, nil
-	}
-	data, err := os.ReadFile(t.File)
+	v, err := ValueOrFile(t.Value, t.File)
 	if err != nil {
 		return "", fmt.Errorf("token file: %w", err)
+	}
+	return v, nil
+}
+
+// ValueOrFile returns a secret given in the configuration either as value or, when file is set, as the contents
+// of file without surrounding white space (a trailing newline, typically).
+func ValueOrFile(value, file string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
 	}
 	return strings.TrimSpace(string(data)), nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -189,12 +188,7 @@ func (h *harness) checkVerificationSET(cfg *schemas.StreamConfiguration, token, 
 // newHarnessWithIssuerPath runs a server whose issuer has a path, on a port reserved beforehand.
 func newHarnessWithIssuerPath(t *testing.T, path string) *harness {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := freeAddr(t)
 	return newHarness(t, func(c *config.Config) {
 		c.HTTPAddr = addr
 		c.Issuer = "http://" + addr + path

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -101,7 +99,7 @@ func (s *Server) registration(g config.Registration) (receiver.Registration, err
 	switch {
 	case g.ClientCredentials != nil:
 		cc := g.ClientCredentials
-		secret, err := valueOrFile(cc.ClientSecret, cc.ClientSecretFile)
+		secret, err := config.ValueOrFile(cc.ClientSecret, cc.ClientSecretFile)
 		if err != nil {
 			return reg, err
 		}
@@ -111,13 +109,13 @@ func (s *Server) registration(g config.Registration) (receiver.Registration, err
 		}
 		reg.Token = receiver.ClientCredentials(cc.TokenURL, cc.ClientID, secret, scopes)
 	default:
-		tok, err := valueOrFile(g.Token, g.TokenFile)
+		tok, err := config.ValueOrFile(g.Token, g.TokenFile)
 		if err != nil {
 			return reg, err
 		}
 		reg.Token = receiver.StaticToken(tok)
 	}
-	auth, err := valueOrFile(g.PushAuthorization, g.PushAuthorizationFile)
+	auth, err := config.ValueOrFile(g.PushAuthorization, g.PushAuthorizationFile)
 	if err != nil {
 		return reg, err
 	}
@@ -160,18 +158,6 @@ func (s *Server) registration(g config.Registration) (receiver.Registration, err
 		reg.Algorithms = append(reg.Algorithms, alg)
 	}
 	return reg, nil
-}
-
-// valueOrFile returns value, or the trimmed content of file when file is set.
-func valueOrFile(value, file string) (string, error) {
-	if file == "" {
-		return value, nil
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(data)), nil
 }
 
 // verdicts maps the receiver's answer for each SET of a NATS batch: stored (or a replay) is acknowledged, refused

@@ -78,6 +78,19 @@ func (db *DB) Waiting(ctx context.Context, after uint64, max int) ([]receiver.En
 	return out, err
 }
 
+// Len counts the entries waiting to be handled, from the bucket's page statistics: nothing is decoded.
+func (db *DB) Len(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := db.view(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketInbox).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
 // Handled removes handled entries.
 func (db *DB) Handled(ctx context.Context, seqs []uint64) error {
 	if err := ctx.Err(); err != nil {

@@ -54,6 +54,9 @@ func TestInbox(t *testing.T, open func(t *testing.T) receiver.Inbox) {
 		if len(rest) != 3 || rest[0].JTI != "j2" {
 			t.Fatalf("after Handled: %+v", rest)
 		}
+		if n, err := in.Len(ctx); err != nil || n != 3 {
+			t.Fatalf("Len after Handled = %d %v, want 3", n, err)
+		}
 		if tail, _ := in.Waiting(ctx, rest[1].Seq, 10); len(tail) != 1 || tail[0].JTI != "j4" {
 			t.Fatalf("Waiting(after %d) = %+v", rest[1].Seq, tail)
 		}
