@@ -37,6 +37,9 @@ func (j *JWKS) Key(kid string) (*Key, bool) {
 // Keys returns the keys in their order.
 func (j *JWKS) Keys() []*Key { return append([]*Key(nil), j.keys...) }
 
+// Len returns the number of keys in the set: the usable ones, for a parsed JWKS.
+func (j *JWKS) Len() int { return len(j.keys) }
+
 // MarshalJSON writes {"keys":[...]} with public members only, whatever keys the set was built from.
 func (j *JWKS) MarshalJSON() ([]byte, error) {
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(j.keys))}

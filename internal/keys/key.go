@@ -33,6 +33,8 @@ type Key struct {
 	key any // *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey or their public forms
 	// algs lists the algorithms a public key without an "alg" member may verify (RSA: RS256 and PS256).
 	algs []Algorithm
+	// thumbprint is the RFC 7638 SHA-256 thumbprint of the public key, computed once at construction.
+	thumbprint string
 }
 
 // Generate returns a new private key for alg: RSA 2048 for RS256 and PS256, P-256 for ES256, Ed25519 for EdDSA.
@@ -71,19 +73,20 @@ func GenerateRSA(alg Algorithm, bits int) (*Key, error) {
 	return newKey(alg, priv, "")
 }
 
-// newKey checks that material fits alg and computes the thumbprint kid when kid is empty.
+// newKey checks that material fits alg, computes the thumbprint and uses it as kid when kid is empty.
 func newKey(alg Algorithm, material any, kid string) (*Key, error) {
 	if err := fits(alg, material); err != nil {
 		return nil, err
 	}
 	k := &Key{alg: alg, kid: kid, key: material, algs: []Algorithm{alg}}
+	jwk := jose.JSONWebKey{Key: k.public()}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("%w: thumbprint: %w", ErrInvalidKey, err)
+	}
+	k.thumbprint = base64.RawURLEncoding.EncodeToString(tp)
 	if k.kid == "" {
-		jwk := jose.JSONWebKey{Key: k.public()}
-		tp, err := jwk.Thumbprint(crypto.SHA256)
-		if err != nil {
-			return nil, fmt.Errorf("%w: thumbprint: %w", ErrInvalidKey, err)
-		}
-		k.kid = base64.RawURLEncoding.EncodeToString(tp)
+		k.kid = k.thumbprint
 	}
 	return k, nil
 }
@@ -119,6 +122,10 @@ func fits(alg Algorithm, material any) error {
 // ID returns the key id (kid).
 func (k *Key) ID() string { return k.kid }
 
+// Thumbprint returns the RFC 7638 SHA-256 thumbprint of the public key, base64url without padding: the default
+// kid, but computed whatever kid the key was loaded with (for example to match a DPoP proof key, RFC 9449 §6).
+func (k *Key) Thumbprint() string { return k.thumbprint }
+
 // Algorithm returns the key's algorithm.
 func (k *Key) Algorithm() Algorithm { return k.alg }
 
@@ -148,7 +155,7 @@ func (k *Key) public() any {
 
 // PublicKey returns the public half of k as a Key of its own.
 func (k *Key) PublicKey() *Key {
-	return &Key{alg: k.alg, kid: k.kid, key: k.public(), algs: k.algs}
+	return &Key{alg: k.alg, kid: k.kid, key: k.public(), algs: k.algs, thumbprint: k.thumbprint}
 }
 
 func (k *Key) jwk(private bool) jose.JSONWebKey {
