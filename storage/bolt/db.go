@@ -80,8 +80,8 @@ func Open(path string, opts ...Option) (*DB, error) {
 }
 
 func initLayout(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketStreams, bucketSubjects, bucketLog, bucketIndex, bucketJTI, bucketDead,
-		bucketSeen, bucketInbox} {
+	for _, name := range append([][]byte{bucketMeta, bucketStreams, bucketSubjects, bucketLog, bucketIndex, bucketJTI, bucketDead,
+		bucketSeen, bucketInbox}, issuerBuckets...) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
