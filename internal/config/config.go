@@ -62,6 +62,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Receiver configures the receiver role; it runs when it has registrations.
 	Receiver Receiver `yaml:"receiver"`
+	// OAuth configures the built-in token issuer.
+	OAuth OAuth `yaml:"oauth"`
 	// ReceiverOnly runs the receiver role alone, without the transmitter's endpoints (ssfd receive).
 	ReceiverOnly bool `yaml:"-"`
 }
@@ -91,6 +93,7 @@ func Default() Config {
 		PushRetryMin:            time.Second,
 		PushRetryMax:            5 * time.Minute,
 		Receiver:                Receiver{ReplayWindow: 7 * 24 * time.Hour, NATSSink: true},
+		OAuth:                   defaultOAuth(),
 	}
 }
 
@@ -211,6 +214,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateReceiver(bad)
+	c.validateOAuth(bad)
 	return errors.Join(errs...)
 }
 

@@ -30,19 +30,24 @@ func openKeySet(dir string, algs []string) (*keySet, error) {
 		if err != nil {
 			return nil, err
 		}
-		path := ks.path(name)
-		ring, err := keys.LoadRing(path)
-		if errors.Is(err, os.ErrNotExist) {
-			if ring, err = keys.NewRing(alg); err == nil {
-				err = keys.SaveRing(path, ring)
-			}
-		}
+		ring, err := openRing(ks.path(name), alg)
 		if err != nil {
 			return nil, fmt.Errorf("server: %s signing keys: %w", name, err)
 		}
 		ks.rings[name] = ring
 	}
 	return ks, nil
+}
+
+// openRing loads the key ring of alg from path, or creates and saves a new one (mode 0600) when there is none.
+func openRing(path string, alg keys.Algorithm) (*keys.Ring, error) {
+	ring, err := keys.LoadRing(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if ring, err = keys.NewRing(alg); err == nil {
+			err = keys.SaveRing(path, ring)
+		}
+	}
+	return ring, err
 }
 
 // path is the file of alg's ring.

@@ -25,6 +25,7 @@ import (
 	"github.com/ssfd/ssfd/internal/config"
 	"github.com/ssfd/ssfd/internal/metrics"
 	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/issuer"
 	"github.com/ssfd/ssfd/receiver"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/storage/bolt"
@@ -61,6 +62,8 @@ type Server struct {
 	rcvDone    bool // stopped, or never to start
 	rcvWorkers sync.WaitGroup
 	extraConns []*nats.Conn
+
+	issuer *issuer.Issuer
 }
 
 // New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must
@@ -134,8 +137,19 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 		s.http = s.newHTTPServer(e)
 		return s, nil
 	}
-	s.tx.Register(e, tokens)
-	pollServer.Register(e, s.tx.BasePath(), tokens)
+	verifier, err := s.setUpIssuer(e, tokens)
+	if err != nil {
+		return nil, err
+	}
+	s.tx.Register(e, verifier)
+	pollServer.Register(e, s.tx.BasePath(), verifier)
+	if s.issuer != nil {
+		s.workers.Add(1)
+		go func() {
+			defer s.workers.Done()
+			s.issuer.RunOutbox(ctx, outboxRetry)
+		}()
+	}
 	if _, err := natsbus.ServeIntake(s.nc, 30*time.Second, func(ctx context.Context, _ string, body []byte) []byte {
 		return s.tx.HandleIntake(ctx, body)
 	}); err != nil {
@@ -222,7 +236,7 @@ func (s *Server) tokens() (*transmitter.StaticTokens, error) {
 		}
 		s.adminTok = tok
 		m[tok] = transmitter.Principal{ClientID: "admin",
-			Scopes: []string{transmitter.ScopeManage, transmitter.ScopeRead, transmitter.ScopeEmit}}
+			Scopes: []string{transmitter.ScopeManage, transmitter.ScopeRead, transmitter.ScopeEmit, issuer.ScopeAdmin}}
 	}
 	return transmitter.NewStaticTokens(m), nil
 }

@@ -1,0 +1,51 @@
+package config
+
+import "time"
+
+// OAuth configures the built-in token issuer (spec/agent-auth.md §2). Its issuer identifier is the server's
+// issuer URL; its endpoints live under /oauth/.
+type OAuth struct {
+	// Disabled turns the issuer off; the management API then accepts static tokens only.
+	Disabled bool `yaml:"disabled"`
+	// AccessTokenTTL is the life of autonomous and depth-1 access tokens (default 10m, at most 15m).
+	AccessTokenTTL time.Duration `yaml:"access_token_ttl"`
+	// DelegatedTokenTTL is the life of tokens at delegation depth 2 and deeper (default 5m).
+	DelegatedTokenTTL time.Duration `yaml:"delegated_token_ttl"`
+	// SessionTTL is the absolute life of a session node and its refresh tokens (default 8h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// MaxDelegationDepth is the depth cap of clients that do not set their own (default 3, at most 6).
+	MaxDelegationDepth int `yaml:"max_delegation_depth"`
+	// RequireDPoP refuses agent tokens without a DPoP proof (RFC 9449); SSF management tokens are exempt.
+	RequireDPoP bool `yaml:"require_dpop"`
+	// SigningAlgorithm signs access tokens: ES256 (default), EdDSA, RS256 or PS256. Its keys are separate from
+	// the SET keys.
+	SigningAlgorithm string `yaml:"signing_algorithm"`
+}
+
+// defaultOAuth returns the issuer defaults.
+func defaultOAuth() OAuth {
+	return OAuth{AccessTokenTTL: 10 * time.Minute, DelegatedTokenTTL: 5 * time.Minute, SessionTTL: 8 * time.Hour,
+		MaxDelegationDepth: 3, SigningAlgorithm: "ES256"}
+}
+
+// validateOAuth reports every bad field of the issuer section.
+func (c *Config) validateOAuth(bad func(field, format string, args ...any)) {
+	o := c.OAuth
+	if o.AccessTokenTTL < 10*time.Second || o.AccessTokenTTL > 15*time.Minute {
+		bad("oauth.access_token_ttl", "%s must be between 10s and 15m (it bounds how long revocations are kept)", o.AccessTokenTTL)
+	}
+	if o.DelegatedTokenTTL < 10*time.Second || o.DelegatedTokenTTL > o.AccessTokenTTL {
+		bad("oauth.delegated_token_ttl", "%s must be between 10s and access_token_ttl", o.DelegatedTokenTTL)
+	}
+	if o.SessionTTL < time.Minute || o.SessionTTL > 30*24*time.Hour {
+		bad("oauth.session_ttl", "%s must be between 1m and 720h", o.SessionTTL)
+	}
+	if o.MaxDelegationDepth < 1 || o.MaxDelegationDepth > 6 {
+		bad("oauth.max_delegation_depth", "%d must be between 1 and 6", o.MaxDelegationDepth)
+	}
+	switch o.SigningAlgorithm {
+	case "ES256", "EdDSA", "RS256", "PS256":
+	default:
+		bad("oauth.signing_algorithm", "%q is not one of ES256, EdDSA, RS256, PS256", o.SigningAlgorithm)
+	}
+}
