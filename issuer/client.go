@@ -61,3 +61,10 @@ type Seconds int64
 
 // Duration returns s as a time.Duration.
 func (s Seconds) Duration() time.Duration { return time.Duration(s) * time.Second }
+
+// Redacted returns a copy of c without its secret hash, for answers of the management API.
+func (c *Client) Redacted() *Client {
+	r := *c
+	r.SecretHash = ""
+	return &r
+}

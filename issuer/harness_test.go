@@ -165,6 +165,9 @@ func (e *env) register(req issuer.ClientRequest) {
 	if status != http.StatusCreated {
 		e.t.Fatalf("register %s: %d %v", req.ID, status, out)
 	}
+	if cl, _ := out["client"].(map[string]any); cl["secret_hash"] != nil {
+		e.t.Fatalf("the registration answer shows the secret hash: %v", out)
+	}
 	if secret, _ := out["client_secret"].(string); secret != "" {
 		e.secrets[req.ID] = secret
 	}

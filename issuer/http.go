@@ -311,7 +311,7 @@ func (is *Issuer) handleRegister(c echo.Context) error {
 		return is.fail(c, err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusCreated, out)
+	return c.JSON(http.StatusCreated, Registered{Client: out.Client.Redacted(), Secret: out.Secret})
 }
 
 func (is *Issuer) handleListClients(c echo.Context) error {
@@ -319,10 +319,11 @@ func (is *Issuer) handleListClients(c echo.Context) error {
 	if err != nil {
 		return is.fail(c, err)
 	}
-	if list == nil {
-		list = []*Client{}
+	out := make([]*Client, 0, len(list))
+	for _, cl := range list {
+		out = append(out, cl.Redacted())
 	}
-	return c.JSON(http.StatusOK, map[string]any{"clients": list})
+	return c.JSON(http.StatusOK, map[string]any{"clients": out})
 }
 
 // clientParam is the client id after /api/v1/clients/, which may hold slashes (SPIFFE IDs) and escapes.
@@ -343,7 +344,7 @@ func (is *Issuer) handleGetClient(c echo.Context) error {
 	if err != nil {
 		return is.fail(c, err)
 	}
-	return c.JSON(http.StatusOK, cl)
+	return c.JSON(http.StatusOK, cl.Redacted())
 }
 
 // clientPatch is what PATCH /api/v1/clients/{id} may change.
@@ -363,7 +364,7 @@ func (is *Issuer) handlePatchClient(c echo.Context) error {
 	if err != nil {
 		return is.fail(c, err)
 	}
-	return c.JSON(http.StatusOK, cl)
+	return c.JSON(http.StatusOK, cl.Redacted())
 }
 
 func (is *Issuer) handleOpenSession(c echo.Context) error {

@@ -321,7 +321,7 @@ func TestClientRegistration(t *testing.T) {
 		t.Fatalf("duplicate: %d", status)
 	}
 	status, got := e.adminJSON(http.MethodGet, issuer.PathClients+"/"+url.PathEscape(agentA), nil)
-	if status != http.StatusOK || got["client_id"] != agentA || got["secret_hash"] != nil && got["client_secret"] != nil {
+	if status != http.StatusOK || got["client_id"] != agentA || got["secret_hash"] != nil || got["client_secret"] != nil {
 		t.Fatalf("get: %d %v", status, got)
 	}
 	if status, got := e.adminJSON(http.MethodPatch, issuer.PathClients+"/"+agentA, map[string]any{"disabled": true}); status != http.StatusOK || got["disabled"] != true {

@@ -31,10 +31,11 @@ func newClientCommand() *cobra.Command {
 
 func newClientCreateCommand() *cobra.Command {
 	var (
-		cf       clientFlags
-		req      issuer.ClientRequest
-		ttl      time.Duration
-		jwksFile string
+		cf        clientFlags
+		req       issuer.ClientRequest
+		ttl       time.Duration
+		jwksFile  string
+		secretOut string
 	)
 	cmd := &cobra.Command{
 		Use:   "create --id CLIENT_ID --tenant TENANT [flags]",
@@ -52,10 +53,18 @@ func newClientCreateCommand() *cobra.Command {
 				req.JWKS = json.RawMessage(data)
 			}
 			body, _ := json.Marshal(req)
-			return cf.print(cmd, http.MethodPost, issuer.PathClients, bytes.NewReader(body))
+			out, err := cf.call(cmd, http.MethodPost, issuer.PathClients, bytes.NewReader(body))
+			if err != nil || secretOut == "" {
+				if err == nil {
+					_, err = cmd.OutOrStdout().Write(out)
+				}
+				return err
+			}
+			return writeSecret(cmd, out, secretOut)
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&secretOut, "secret-out", "", "write the client secret to this file (mode 0600) instead of printing it")
 	fl.StringVar(&req.ID, "id", "", "client_id: a SPIFFE ID for agents, a plain id for services")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant of the client")
 	fl.StringVar(&req.Name, "name", "", "label for people")
@@ -70,6 +79,24 @@ func newClientCreateCommand() *cobra.Command {
 	fl.StringVar(&jwksFile, "jwks-file", "", "JWK Set of its public keys (private_key_jwt)")
 	cf.register(cmd)
 	return cmd
+}
+
+// writeSecret moves the secret of a registration answer into a file and prints the rest.
+func writeSecret(cmd *cobra.Command, answer []byte, path string) error {
+	var reg issuer.Registered
+	if err := json.Unmarshal(answer, &reg); err != nil {
+		return fmt.Errorf("the answer is not a registration: %w", err)
+	}
+	if reg.Secret == "" {
+		return errors.New("the client has no secret (private_key_jwt); --secret-out does not apply")
+	}
+	if err := os.WriteFile(path, []byte(reg.Secret+"\n"), 0o600); err != nil {
+		return err
+	}
+	reg.Secret = ""
+	out, _ := json.MarshalIndent(reg, "", "  ")
+	_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out)
+	return err
 }
 
 func clientGetCommand(use, short string, nargs int) *cobra.Command {
@@ -124,9 +151,10 @@ func newSessionsCommand() *cobra.Command {
 
 func newSessionsCreateCommand() *cobra.Command {
 	var (
-		cf  clientFlags
-		req issuer.SessionRequest
-		ttl time.Duration
+		cf       clientFlags
+		req      issuer.SessionRequest
+		ttl      time.Duration
+		tokenOut string
 	)
 	cmd := &cobra.Command{
 		Use:   "create --user-iss ISS --user-sub SUB --agent CLIENT_ID --scope S --resource R",
@@ -135,10 +163,25 @@ func newSessionsCreateCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.TTL = issuer.Seconds(ttl / time.Second)
 			body, _ := json.Marshal(req)
-			return cf.print(cmd, http.MethodPost, issuer.PathSessions, bytes.NewReader(body))
+			out, err := cf.call(cmd, http.MethodPost, issuer.PathSessions, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			if tokenOut != "" {
+				var s issuer.Session
+				if err := json.Unmarshal(out, &s); err != nil || s.Token == nil {
+					return fmt.Errorf("the answer is not a session: %s", out)
+				}
+				if err := os.WriteFile(tokenOut, []byte(s.Token.AccessToken+"\n"), 0o600); err != nil {
+					return err
+				}
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&tokenOut, "token-out", "", "also write the agent's token to this file (mode 0600)")
 	fl.StringVar(&req.User.Issuer, "user-iss", "", "the user's identity provider (issuer URL)")
 	fl.StringVar(&req.User.Subject, "user-sub", "", "the user's subject at that provider")
 	fl.StringVar(&req.Agent, "agent", "", "client_id of the agent acting for the user")
