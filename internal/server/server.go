@@ -401,6 +401,9 @@ func (s *Server) printWelcome(out io.Writer) {
 	if !s.cfg.ReceiverOnly {
 		fmt.Fprintf(out, "  transmitter metadata  %s%s\n", strings.TrimSuffix(iss, s.tx.BasePath()), s.tx.MetadataPath())
 	}
+	if s.issuer != nil {
+		fmt.Fprintf(out, "  token issuer          %s%s\n", strings.TrimSuffix(iss, s.tx.BasePath()), issuer.WellKnownPath+s.tx.BasePath())
+	}
 	label := "embedded NATS"
 	if s.nats == nil {
 		label = "NATS"
@@ -428,4 +431,8 @@ func (s *Server) printWelcome(out io.Writer) {
 	fmt.Fprintf(out, "  bin/ssfd emit --url %s --token-file %s --type %s --subject '{\"format\":\"email\",\"email\":\"ada@example.com\"}'\n",
 		iss, tok, schemas.EventSessionRevoked.Name())
 	fmt.Fprintf(out, "  bin/ssfd poll --url %s --token-file %s --stream <stream_id> --ack\n", iss, tok)
+	if s.issuer != nil {
+		fmt.Fprintf(out, "  bin/ssfd client create --url %s --token-file %s --id spiffe://example.org/agent/demo --tenant demo --scope demo.read --resource https://demo.example.org --secret-out demo.secret\n", iss, tok)
+		fmt.Fprintf(out, "  bin/ssfd token --url %s --client-id spiffe://example.org/agent/demo --client-secret-file demo.secret --show claims\n", iss)
+	}
 }
