@@ -13,6 +13,9 @@ import (
 	"github.com/ssfd/ssfd/issuer"
 )
 
+// benchParallelism is how many concurrent clients per CPU the benchmarks run: 8 callers on two cores.
+const benchParallelism = 4
+
 // latencies collects request durations from parallel goroutines.
 type latencies struct {
 	mu sync.Mutex
@@ -53,7 +56,7 @@ func BenchmarkClientCredentials(b *testing.B) {
 	e.chain()
 	form := url.Values{"grant_type": {issuer.GrantClientCredentials}, "resource": {tools}, "scope": {"invoices.read"}}.Encode()
 	var lat latencies
-	b.SetParallelism(4)
+	b.SetParallelism(benchParallelism)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -81,7 +84,7 @@ func BenchmarkTokenExchange(b *testing.B) {
 	form := url.Values{"grant_type": {issuer.GrantTokenExchange}, "subject_token": {root},
 		"subject_token_type": {issuer.TokenTypeAccessToken}, "resource": {agentB}, "scope": {"invoices.read"}}.Encode()
 	var lat latencies
-	b.SetParallelism(4)
+	b.SetParallelism(benchParallelism)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -108,7 +111,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	tok := e.mustExchange(agentA, root, agentB, "invoices.read")
 	form := url.Values{"token": {tok}}.Encode()
 	var lat latencies
-	b.SetParallelism(4)
+	b.SetParallelism(benchParallelism)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
