@@ -50,6 +50,8 @@ type Client struct {
 	// SecretHash is the hex SHA-256 of the client secret. Secrets are 256 random bits made by the issuer, so a
 	// fast hash is enough; it is never shown.
 	SecretHash string `json:"secret_hash,omitempty"`
+	// Introspection lets the client call the introspection endpoint (resource servers), for tokens of its tenant.
+	Introspection bool `json:"introspection,omitempty"`
 	// Disabled blocks every new token of the client; tokens issued before stay valid until revoked or expired.
 	Disabled bool `json:"disabled,omitempty"`
 	// CreatedAt is when the client was registered.

@@ -92,7 +92,7 @@ func (is *Issuer) authenticate(ctx context.Context, cr credentials) (*Client, er
 		return nil, err
 	}
 	if c.AuthMethod != method {
-		return nil, invalidClient(cr.basic, "the client is registered for %s, not %s", c.AuthMethod, method)
+		return nil, invalidClient(cr.basic, "client authentication failed") // no hint at which method is registered
 	}
 	switch method {
 	case AuthClientSecretBasic:

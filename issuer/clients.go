@@ -26,6 +26,7 @@ type ClientRequest struct {
 	TokenTTL           Seconds         `json:"access_token_ttl,omitempty"`
 	AuthMethod         string          `json:"token_endpoint_auth_method,omitempty"`
 	JWKS               json.RawMessage `json:"jwks,omitempty"`
+	Introspection      bool            `json:"introspection,omitempty"`
 }
 
 // Registered is the answer to a registration: the client and, for secret-based methods, its secret, shown
@@ -79,12 +80,22 @@ func (r ClientRequest) validate(defaultDepth int) (*Client, error) {
 	if err := CheckClientID(r.ID); err != nil {
 		bad("client_id", "%s", err.Error())
 	}
-	if r.Tenant == "" {
-		bad("tenant", "is required")
+	if err := checkText(r.Tenant, 256); err != nil {
+		bad("tenant", "%s", err.Error())
+	}
+	if r.Class != "" {
+		if err := checkText(r.Class, 256); err != nil {
+			bad("agent_class", "%s", err.Error())
+		}
+	}
+	if r.Name != "" {
+		if err := checkText(r.Name, 256); err != nil {
+			bad("client_name", "%s", err.Error())
+		}
 	}
 	c := &Client{ID: r.ID, Name: r.Name, Tenant: r.Tenant, Class: r.Class, GrantTypes: r.GrantTypes, Scopes: r.Scopes,
 		Resources: r.Resources, MaxDelegationDepth: r.MaxDelegationDepth, Actors: r.Actors, TokenTTL: r.TokenTTL,
-		AuthMethod: r.AuthMethod, JWKS: r.JWKS}
+		AuthMethod: r.AuthMethod, JWKS: r.JWKS, Introspection: r.Introspection}
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{GrantClientCredentials}
 	}
@@ -93,16 +104,13 @@ func (r ClientRequest) validate(defaultDepth int) (*Client, error) {
 			bad("grant_types", "%q is not one of %s", g, strings.Join(GrantTypes(), ", "))
 		}
 	}
-	if len(c.Scopes) > 0 {
-		if _, err := ParseScope(strings.Join(c.Scopes, " ")); err != nil {
-			var oe *Error
-			if errors.As(err, &oe) {
-				bad("scope", "%s", oe.Description)
-			}
+	for _, sc := range c.Scopes {
+		if toks, err := ParseScope(sc); err != nil || len(toks) != 1 || len(sc) > 256 {
+			bad("scope", "%q is not one scope token (RFC 6749 §3.3)", sc)
 		}
 	}
 	for _, res := range c.Resources {
-		if checkResource(res) != nil {
+		if checkResource(res) != nil || len(res) > maxValue {
 			bad("resources", "%q is not an absolute URI without a fragment", res)
 		}
 	}
@@ -171,6 +179,9 @@ func (is *Issuer) RegisterClient(ctx context.Context, r ClientRequest) (*Registe
 	if err != nil {
 		return nil, err
 	}
+	if slices.Contains(is.reserved, c.ID) {
+		return nil, oauthError(409, "conflict", "client_id %s is taken by a static token of the configuration", c.ID)
+	}
 	c.CreatedAt = is.now().UTC()
 	out := &Registered{Client: c}
 	if c.AuthMethod != AuthPrivateKeyJWT {
@@ -186,9 +197,24 @@ func (is *Issuer) RegisterClient(ctx context.Context, r ClientRequest) (*Registe
 	return out, nil
 }
 
-// SetDisabled disables or enables a client: a disabled client gets no new token and fails authentication;
-// tokens it holds stay valid until they expire or are revoked.
+// SetDisabled disables or enables a client: a disabled client fails authentication, and no new token names it,
+// as the client or anywhere in an act chain (issuance blocks on its client and actor keys); tokens issued before
+// stay valid until they expire or are revoked.
 func (is *Issuer) SetDisabled(ctx context.Context, id string, disabled bool) (*Client, error) {
+	if _, err := is.store.Client(ctx, id); errors.Is(err, ErrNotFound) {
+		return nil, oauthError(404, CodeNotFound, "no client %s", id)
+	} else if err != nil {
+		return nil, err
+	}
+	kind, reason := OpEnable, "client enabled"
+	if disabled {
+		kind, reason = OpDisable, "client disabled"
+	}
+	for _, k := range []MarkKind{MarkClient, MarkActor} {
+		if _, err := is.Revoke(ctx, Op{Kind: kind, Key: MarkKey{k, id}, Initiator: "admin", Reason: reason}); err != nil {
+			return nil, err
+		}
+	}
 	c, err := is.store.UpdateClient(ctx, id, func(c *Client) error {
 		c.Disabled = disabled
 		return nil

@@ -58,11 +58,11 @@ func TestDelegationChainCarriesActAndDlg(t *testing.T) {
 		t.Fatalf("revoke: %d %v", status, out)
 	}
 	for name, tok := range map[string]string{"A": tA, "B": tB, "C": tC} {
-		if got := e.introspect(agentD, tok); got["active"] != false {
+		if got := e.introspect(rs, tok); got["active"] != false {
 			t.Fatalf("%s's token is still active after its ancestor was revoked: %v", name, got)
 		}
 	}
-	if got := e.introspect(agentD, root); got["active"] != true || got["sid"] != rootSID {
+	if got := e.introspect(rs, root); got["active"] != true || got["sid"] != rootSID {
 		t.Fatalf("the root token was revoked with its child: %v", got)
 	}
 	// B can no longer mint below the revoked node.
@@ -251,7 +251,7 @@ func TestDPoPBindsTokens(t *testing.T) {
 	if c := claims(t, tA); c.Cnf == nil || c.Cnf.JKT != kA.Thumbprint() || c.Act != nil || c.Subject != agentA {
 		t.Fatalf("bound token claims = %+v", c)
 	}
-	if got := e.introspect(agentD, tA); got["token_type"] != "DPoP" || got["cnf"] == nil {
+	if got := e.introspect(rs, tA); got["token_type"] != "DPoP" || got["cnf"] == nil {
 		t.Fatalf("introspection of a bound token = %v", got)
 	}
 	bad := map[string]string{

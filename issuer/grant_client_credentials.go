@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 )
 
-// isSSFScope reports whether a scope is one of the SSF management scopes, whose tokens stay outside the session
-// tree (spec/agent-auth.md §2.4 (a)).
-func isSSFScope(s string) bool { return strings.HasPrefix(s, "ssf.") }
+// SSFScopes are the scopes of the SSF management, poll and intake APIs: tokens that carry only these stay outside
+// the session tree (spec/agent-auth.md §2.4 (a)).
+var SSFScopes = []string{"ssf.manage", "ssf.read", "ssf.emit", "ssf.manage.poll"}
+
+// isSSFScope reports whether a scope is one of SSFScopes, exactly.
+func isSSFScope(s string) bool { return slices.Contains(SSFScopes, s) }
 
 // clientCredentials is the RFC 6749 §4.4 grant for an agent acting as itself: a token whose sub and client_id
 // are the client, in the workload-session node of this run (one per client and DPoP key), or, for SSF
@@ -29,9 +31,15 @@ func (is *Issuer) clientCredentials(ctx context.Context, c *Client, req *TokenRe
 		return nil, err
 	}
 	m := mintRequest{client: c, audience: resource, scopes: scopes, jkt: jkt, ttl: is.ttlAt(0, c)}
-	if len(scopes) > 0 && !slices.ContainsFunc(scopes, func(s string) bool { return !isSSFScope(s) }) {
+	if onlySSFScopes(scopes) {
+		if jkt != "" {
+			return nil, invalidRequest("SSF management tokens are bearer tokens: send no DPoP proof for them")
+		}
 		resp, _, err := is.mint(ctx, m)
 		return resp, err
+	}
+	if is.cfg.RequireDPoP && jkt == "" {
+		return nil, invalidDPoP("this issuer requires a DPoP proof")
 	}
 	if m.node, err = is.workloadNode(ctx, c, jkt); err != nil {
 		return nil, err
@@ -39,6 +47,11 @@ func (is *Issuer) clientCredentials(ctx context.Context, c *Client, req *TokenRe
 	m.notAfter = m.node.ExpiresAt
 	resp, _, err := is.mint(ctx, m)
 	return resp, err
+}
+
+// onlySSFScopes reports whether scopes are all SSF management scopes (and not empty).
+func onlySSFScopes(scopes []string) bool {
+	return len(scopes) > 0 && !slices.ContainsFunc(scopes, func(s string) bool { return !isSSFScope(s) })
 }
 
 // oneResource picks the audience of a client-credentials token: the one requested resource (or audience), or
@@ -58,7 +71,9 @@ func oneResource(c *Client, resources, audiences []string) (string, error) {
 	return asked[0], nil
 }
 
-// workloadNode returns the active workload node of the client and key, creating one when there is none.
+// workloadNode returns the active workload node of the client and key, creating one when there is none and
+// nothing blocks the client (so a refused request leaves no node behind). Two first requests at once may each
+// create one; the newest serves the next requests, and a revocation of the client reaches both.
 func (is *Issuer) workloadNode(ctx context.Context, c *Client, jkt string) (*Node, error) {
 	now := is.now()
 	n, err := is.store.WorkloadNode(ctx, c.ID, jkt, now)
@@ -73,6 +88,9 @@ func (is *Issuer) workloadNode(ctx context.Context, c *Client, jkt string) (*Nod
 		ID: sid, Kind: NodeWorkload, Path: []string{sid}, MaxDepth: is.depthCap(c, 0), Tenant: c.Tenant,
 		Principal: Principal{Issuer: is.url, Subject: c.ID}, ClientID: c.ID, Class: c.Class, JKT: jkt,
 		Scopes: c.Scopes, Resources: c.Resources, CreatedAt: now, ExpiresAt: now.Add(is.cfg.SessionTTL),
+	}
+	if _, err := is.standing(ctx, nil, n.Keys()); err != nil {
+		return nil, err
 	}
 	if err := is.store.CreateNode(ctx, n); err != nil {
 		return nil, err

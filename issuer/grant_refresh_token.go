@@ -63,19 +63,33 @@ func (is *Issuer) refreshToken(ctx context.Context, c *Client, req *TokenRequest
 	if !slices.Contains(old.Resources, asked[0]) {
 		return nil, invalidTarget("resource %s was not granted to this refresh token", asked[0])
 	}
+	if old.ParentJTI != "" {
+		st, err := is.store.Standing(ctx, Query{JTI: old.ParentJTI})
+		if err != nil {
+			return nil, err
+		}
+		if st.Revoked != "" {
+			return nil, invalidGrant("the token this delegation was made from was revoked")
+		}
+	}
+	bind := old.JKT
+	if bind == "" {
+		bind = jkt // an unbound refresh token may still get a bound access token (RFC 9449 §5)
+	}
+	// Mint first: a refusal must not use up the refresh token.
+	resp, _, err := is.mint(ctx, mintRequest{node: node, client: c, audience: asked[0], scopes: scopes, jkt: bind,
+		parentJTI: old.ParentJTI, notAfter: node.ExpiresAt, ttl: is.ttlAt(node.Depth, c)})
+	if err != nil {
+		return nil, err
+	}
 	value := "r_" + newSecret()
 	next := *old
 	next.Hash, next.IssuedAt, next.Used = hashSecret(value), now, false
 	if _, err := is.store.RotateRefresh(ctx, hash, &next); err != nil {
 		if errors.Is(err, ErrReplay) {
-			return nil, is.refreshReused(ctx, old)
+			return nil, is.refreshReused(ctx, old) // a concurrent use of the same token won
 		}
 		return nil, fmt.Errorf("issuer: rotate refresh token: %w", err)
-	}
-	resp, _, err := is.mint(ctx, mintRequest{node: node, client: c, audience: asked[0], scopes: scopes, jkt: old.JKT,
-		parentJTI: old.ParentJTI, notAfter: node.ExpiresAt, ttl: is.ttlAt(node.Depth, c)})
-	if err != nil {
-		return nil, err
 	}
 	resp.RefreshToken = value
 	resp.IssuedTokenType = TokenTypeAccessToken
@@ -85,7 +99,7 @@ func (is *Issuer) refreshToken(ctx context.Context, c *Client, req *TokenRequest
 // refreshReused revokes the node of a refresh token presented a second time by its own client: one of the two
 // holders stole it (RFC 9700 §4.14.2).
 func (is *Issuer) refreshReused(ctx context.Context, old *Refresh) error {
-	if _, err := is.Revoke(ctx, Op{Kind: OpRevokeNode, SID: old.NodeID, Initiator: "system",
+	if _, err := is.Revoke(ctx, Op{ID: "node:" + old.NodeID, Kind: OpRevokeNode, SID: old.NodeID, Initiator: "system",
 		Reason: "refresh token reused"}); err != nil {
 		return err
 	}

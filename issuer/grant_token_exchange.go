@@ -57,6 +57,9 @@ func (is *Issuer) tokenExchange(ctx context.Context, actor *Client, req *TokenRe
 	if !parent.Active(now) {
 		return nil, invalidGrant("the subject token's session was revoked or has expired")
 	}
+	if actor.Tenant != parent.Tenant {
+		return nil, invalidGrant("the caller belongs to another tenant than the session")
+	}
 	// 5. Narrowing: scope and resource are asked for explicitly and only narrow.
 	if len(req.Scopes) == 0 {
 		return nil, invalidScope("scope is required: an exchange never inherits scopes")
@@ -69,6 +72,9 @@ func (is *Issuer) tokenExchange(ctx context.Context, actor *Client, req *TokenRe
 	asked := append(slices.Clone(req.Resources), req.Audiences...)
 	if len(asked) == 0 {
 		return nil, invalidTarget("resource (or audience) is required")
+	}
+	if len(asked) > 1 && !slices.Contains(actor.GrantTypes, GrantRefreshToken) {
+		return nil, invalidTarget("ask for one resource, or register the refresh_token grant to get tokens for several")
 	}
 	ceiling := intersect(parent.Resources, actor.Resources)
 	for _, r := range asked {
@@ -91,6 +97,9 @@ func (is *Issuer) tokenExchange(ctx context.Context, actor *Client, req *TokenRe
 			return nil, invalidRequest(DepthExceeded)
 		}
 		node = is.childNode(parent, actor, req.Scopes, ceiling, jkt, now)
+		if _, err := is.standing(ctx, parent.Path, node.Keys()); err != nil {
+			return nil, err // blocked or revoked: refused before anything is written
+		}
 		if err := is.store.CreateNode(ctx, node); err != nil {
 			if errors.Is(err, ErrRevoked) || errors.Is(err, ErrNotFound) {
 				return nil, invalidGrant("the subject token's session was revoked")
@@ -111,7 +120,7 @@ func (is *Issuer) tokenExchange(ctx context.Context, actor *Client, req *TokenRe
 		return nil, err
 	}
 	resp.IssuedTokenType = TokenTypeAccessToken
-	if len(asked) > 1 {
+	if len(asked) > 1 && node.Kind == NodeDelegated {
 		if resp.RefreshToken, err = is.newRefresh(ctx, node, actor, req.Scopes, asked, jkt, subject.JTI); err != nil {
 			return nil, err
 		}

@@ -28,6 +28,7 @@ const (
 	agentC = "spiffe://example.org/tenant/acme/agent/ledger-tool"
 	agentD = "spiffe://example.org/tenant/acme/agent/archiver"
 	tools  = "https://tools.example.org/mcp/invoices"
+	rs     = "tools-rs" // the resource server: it may introspect
 	idp    = "https://idp.example.org"
 	admin  = "admin-secret"
 )
@@ -43,6 +44,8 @@ type env struct {
 	secrets map[string]string
 	// http keeps enough idle connections for parallel benchmarks.
 	http *http.Client
+	// ring holds the issuer's signing keys.
+	ring *keys.Ring
 }
 
 // recordSink keeps every event the issuer sends.
@@ -87,7 +90,8 @@ func newEnvOn(t testing.TB, db *bolt.DB, cfg issuer.Config) *env {
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
 	sink := &recordSink{}
-	is, err := issuer.New(base, db, ring, issuer.WithConfig(cfg), issuer.WithEventSink(sink))
+	is, err := issuer.New(base, db, ring, issuer.WithConfig(cfg), issuer.WithEventSink(sink),
+		issuer.WithKeyRotation(ring.Rotate), issuer.WithReservedClientIDs("admin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +109,7 @@ func newEnvOn(t testing.TB, db *bolt.DB, cfg issuer.Config) *env {
 	t.Cleanup(srv.Close)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	t.Cleanup(client.CloseIdleConnections)
-	return &env{t: t, is: is, db: db, url: base, sink: sink, secrets: map[string]string{}, http: client}
+	return &env{t: t, is: is, db: db, url: base, sink: sink, secrets: map[string]string{}, http: client, ring: ring}
 }
 
 // do sends a request and decodes a JSON answer.
@@ -181,6 +185,7 @@ func (e *env) chain() {
 	e.register(issuer.ClientRequest{ID: agentB, Scopes: scopes, Resources: res, Actors: []string{agentC}})
 	e.register(issuer.ClientRequest{ID: agentC, Scopes: scopes, Resources: res, Actors: []string{agentD}, MaxDelegationDepth: 6})
 	e.register(issuer.ClientRequest{ID: agentD, Scopes: scopes, Resources: res, MaxDelegationDepth: 6})
+	e.register(issuer.ClientRequest{ID: rs, Scopes: []string{"none"}, Resources: []string{tools}, Introspection: true})
 }
 
 // session opens a human session for agent A and returns its token and root sid.

@@ -46,13 +46,18 @@ type Metadata struct {
 	TokenEndpointAuthMethods         []string `json:"token_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgs     []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigning []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpointAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigning    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
 	DPoPSigningAlgs                  []string `json:"dpop_signing_alg_values_supported"`
-	ScopesSupported                  []string `json:"scopes_supported,omitempty"`
-	TokenTypesSupported              []string `json:"token_types_supported,omitempty"`
+	ScopesSupported                  []string `json:"scopes_supported"`
 }
 
-// Metadata returns the RFC 8414 document.
+// assertionAlgs are the algorithms accepted for private_key_jwt client assertions.
+var assertionAlgs = []string{"ES256", "EdDSA", "RS256", "PS256"}
+
+// Metadata returns the RFC 8414 document. scopes_supported lists the scopes the issuer itself gives meaning to;
+// clients may be registered with any others.
 func (is *Issuer) Metadata() Metadata {
 	dpop := make([]string, 0, len(DPoPAlgorithms))
 	for _, a := range DPoPAlgorithms {
@@ -63,10 +68,12 @@ func (is *Issuer) Metadata() Metadata {
 		IntrospectionEndpoint: is.url + PathIntrospect, RevocationEndpoint: is.url + PathRevoke,
 		GrantTypesSupported: GrantTypes(), ResponseTypesSupported: []string{},
 		TokenEndpointAuthMethods: AuthMethods(), IntrospectionEndpointAuthMethods: AuthMethods(),
-		RevocationEndpointAuthMethods: AuthMethods(),
-		TokenEndpointAuthSigningAlgs:  []string{"ES256", "EdDSA", "RS256", "PS256"},
-		DPoPSigningAlgs:               dpop,
-		TokenTypesSupported:           []string{TokenTypeAccessToken},
+		RevocationEndpointAuthMethods:    AuthMethods(),
+		TokenEndpointAuthSigningAlgs:     assertionAlgs,
+		IntrospectionEndpointAuthSigning: assertionAlgs,
+		RevocationEndpointAuthSigning:    assertionAlgs,
+		DPoPSigningAlgs:                  dpop,
+		ScopesSupported:                  append(slices.Clone(SSFScopes), ScopeAdmin),
 	}
 }
 
@@ -199,9 +206,6 @@ func (is *Issuer) token(r *http.Request) (*TokenResponse, error) {
 	}
 	switch req.GrantType {
 	case GrantClientCredentials:
-		if is.cfg.RequireDPoP && jkt == "" && !onlySSFScopes(req.Scopes) {
-			return nil, invalidDPoP("this issuer requires a DPoP proof")
-		}
 		return is.clientCredentials(ctx, client, req, jkt)
 	case GrantTokenExchange:
 		return is.tokenExchange(ctx, client, req, jkt)
@@ -210,23 +214,27 @@ func (is *Issuer) token(r *http.Request) (*TokenResponse, error) {
 	}
 }
 
-func onlySSFScopes(scopes []string) bool {
-	return len(scopes) > 0 && !slices.ContainsFunc(scopes, func(s string) bool { return !isSSFScope(s) })
-}
-
 func (is *Issuer) handleIntrospect(c echo.Context) error {
 	r := c.Request()
 	form, err := readForm(r)
 	if err != nil {
 		return is.fail(c, err)
 	}
-	if _, err := is.client(r, form); err != nil {
+	caller, err := is.client(r, form)
+	if err != nil {
 		return is.fail(c, err)
+	}
+	if !caller.Introspection {
+		return is.fail(c, oauthError(http.StatusForbidden, CodeUnauthorizedClient,
+			"the client may not introspect tokens: register it with introspection"))
 	}
 	if form.Get("token") == "" {
 		return is.fail(c, invalidRequest("token is required (RFC 7662 §2.1)"))
 	}
 	out, err := is.Introspect(r.Context(), form.Get("token"))
+	if err == nil && out["active"] == true && out["tenant"] != caller.Tenant {
+		out = map[string]any{"active": false} // tokens of other tenants are none of its business
+	}
 	if err != nil {
 		return is.fail(c, err)
 	}
@@ -270,9 +278,11 @@ func (is *Issuer) revokeRefresh(ctx context.Context, caller *Client, token strin
 		return err
 	}
 	if rt.ClientID != caller.ID {
-		return unauthorizedClient("the refresh token was not issued to this client")
+		is.log.Info("revocation refused: not the refresh token's client", "client_id", caller.ID)
+		return nil
 	}
-	_, err = is.Revoke(ctx, Op{Kind: OpRevokeNode, SID: rt.NodeID, Initiator: "user", Reason: "refresh token revoked by its client"})
+	_, err = is.Revoke(ctx, Op{ID: "node:" + rt.NodeID, Kind: OpRevokeNode, SID: rt.NodeID, Initiator: "user",
+		Reason: "refresh token revoked by its client"})
 	return err
 }
 
@@ -425,6 +435,18 @@ func (r RevocationRequest) Target() (Target, error) {
 		if k.Value != "" {
 			add(true)
 			t.Key = k
+		}
+	}
+	for _, v := range []string{r.JTI, r.SID, t.Key.Value} {
+		if v != "" {
+			if err := checkText(v, maxValue); err != nil {
+				return t, invalidRequest("the target %s", err.Error())
+			}
+		}
+	}
+	if r.Reason != "" {
+		if err := checkText(r.Reason, maxReason); err != nil {
+			return t, invalidRequest("reason %s", err.Error())
 		}
 	}
 	if named != 1 {

@@ -83,6 +83,8 @@ type Issuer struct {
 
 	outboxMu sync.Mutex // one outbox pass at a time
 	wake     chan struct{}
+	rotate   func() error
+	reserved []string
 }
 
 // Option configures an Issuer.
@@ -96,6 +98,17 @@ func WithEventSink(s EventSink) Option { return func(is *Issuer) { is.sink = s }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(is *Issuer) { is.log = l } }
+
+// WithKeyRotation gives the issuer a way to rotate (and save) its signing keys: it is called right after the
+// active key was withdrawn by a key watermark, so that issuance goes on with the next key.
+func WithKeyRotation(rotate func() error) Option { return func(is *Issuer) { is.rotate = rotate } }
+
+// WithReservedClientIDs keeps client IDs that other credentials already use (static tokens of the
+// configuration, the dev admin) from being registered: a stream belongs to a client ID, so two credentials with
+// one ID would share streams.
+func WithReservedClientIDs(ids ...string) Option {
+	return func(is *Issuer) { is.reserved = append(is.reserved, ids...) }
+}
 
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(is *Issuer) { is.now = now } }

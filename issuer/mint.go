@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -62,16 +63,9 @@ func (is *Issuer) mint(ctx context.Context, m mintRequest) (*TokenResponse, *Cla
 	if m.jkt != "" {
 		c.Cnf = &Confirmation{JKT: m.jkt}
 	}
-	kid := is.signer.Active().ID()
-	st, err := is.store.Standing(ctx, Query{Path: c.Path(), Keys: c.Keys(kid)})
+	st, err := is.standing(ctx, c.Path(), c.Keys(""))
 	if err != nil {
 		return nil, nil, err
-	}
-	switch {
-	case st.Revoked != "":
-		return nil, nil, invalidGrant("the session was revoked")
-	case !st.Blocked.IsZero():
-		return nil, nil, oauthError(400, CodeInvalidGrant, "new tokens for %s %s are disabled", st.Blocked.Kind, st.Blocked.Value)
 	}
 	iat := now
 	if !st.LatestMark.IsZero() && !iat.After(st.LatestMark) {
@@ -98,6 +92,28 @@ func (is *Issuer) mint(ctx context.Context, m mintRequest) (*TokenResponse, *Cla
 		resp.TokenType = "DPoP"
 	}
 	return resp, c, nil
+}
+
+// standing reads the revocation standing of a token about to be minted (its node path and its keys, the signing
+// key included) and refuses a revoked path, a blocked key and a withdrawn signing key.
+func (is *Issuer) standing(ctx context.Context, path []string, keys []MarkKey) (Standing, error) {
+	kid := is.signer.Active().ID()
+	keys = append(keys, MarkKey{MarkSigningKey, kid})
+	st, err := is.store.Standing(ctx, Query{Path: path, Keys: keys})
+	if err != nil {
+		return st, err
+	}
+	switch {
+	case st.Revoked != "":
+		return st, invalidGrant("the session was revoked")
+	case !st.Blocked.IsZero():
+		return st, invalidGrant("new tokens for %s %s are disabled", st.Blocked.Kind, st.Blocked.Value)
+	case st.LatestMark.After(is.now().Add(MaxAccessTokenTTL)):
+		// Only a withdrawn signing key has a watermark in the future.
+		return st, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "the access-token signing key was withdrawn; the keys must be rotated"}
+	}
+	return st, nil
 }
 
 // ttlAt is the access-token lifetime for a node depth and a client's cap.

@@ -40,6 +40,7 @@ const maxParam = 16 << 10
 // a fragment (RFC 8707 §2), and a grant that lacks the parameters its RFC requires. Errors are *Error with code
 // invalid_request, invalid_scope, invalid_target or unsupported_grant_type.
 func ParseTokenRequest(form url.Values) (*TokenRequest, error) {
+	form = withoutEmpty(form)
 	for name, vals := range form {
 		if len(vals) > 1 && !slices.Contains(repeatable, name) {
 			return nil, invalidRequest("parameter %s is repeated", name)
@@ -103,6 +104,19 @@ func ParseTokenRequest(form url.Values) (*TokenRequest, error) {
 		return nil, oauthError(400, CodeUnsupportedGrantType, "grant_type %q is not supported", req.GrantType)
 	}
 	return req, nil
+}
+
+// withoutEmpty drops parameters sent without a value: RFC 6749 §3.1 treats them as omitted.
+func withoutEmpty(form url.Values) url.Values {
+	out := make(url.Values, len(form))
+	for name, vals := range form {
+		for _, v := range vals {
+			if v != "" {
+				out[name] = append(out[name], v)
+			}
+		}
+	}
+	return out
 }
 
 // ParseScope splits a scope parameter (RFC 6749 §3.3): scope tokens of printable ASCII except space, '"' and

@@ -3,6 +3,8 @@ package issuer
 import (
 	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MarkKind is what a watermark or an issuance block is keyed by (spec/agent-auth.md §3.2).
@@ -68,7 +70,8 @@ type Op struct {
 	SID string `json:"sid,omitempty"`
 	// Key is the key of watermark, disable and enable.
 	Key MarkKey `json:"key,omitzero"`
-	// At is the decision time on the issuer's clock, whole seconds: a watermark rejects tokens with iat ≤ At.
+	// At is the decision time on the issuer's clock, whole seconds: a watermark rejects tokens with iat ≤ At. A
+	// watermark on a signing key is set at the end of time instead: a withdrawn key is never trusted again.
 	At time.Time `json:"at"`
 	// ExpiresAt is when the op stops mattering: every token it can reject has expired by then.
 	ExpiresAt time.Time `json:"expires_at"`
@@ -91,10 +94,27 @@ type OpSubject struct {
 	Tenant    string    `json:"tenant,omitempty"`
 }
 
-// Validate checks an op before it is applied.
+// maxValue bounds identifiers in ops, clients and sessions (the WIMSE identifier limit), maxReason a reason.
+const (
+	maxValue  = 2048
+	maxReason = 1024
+)
+
+// Validate checks an op before it is applied: a known kind with its target, and values of bounded length.
 func (op Op) Validate() error {
 	if op.ID == "" {
 		return fmt.Errorf("issuer: op without id")
+	}
+	if len(op.ID) > maxValue+64 {
+		return fmt.Errorf("issuer: op ids are at most %d bytes", maxValue+64)
+	}
+	for _, v := range []string{op.JTI, op.SID, op.Key.Value, op.Tenant} {
+		if len(v) > maxValue {
+			return fmt.Errorf("issuer: op values are at most %d bytes", maxValue)
+		}
+	}
+	if len(op.Reason) > maxReason {
+		return fmt.Errorf("issuer: a reason is at most %d bytes", maxReason)
 	}
 	if op.At.IsZero() {
 		return fmt.Errorf("issuer: op %s without time", op.ID)
@@ -125,4 +145,23 @@ func validMarkKind(k MarkKind) bool {
 		}
 	}
 	return false
+}
+
+// checkText validates a name an operator or a token gives (tenant, class, subject, issuer, reason): not empty, at
+// most max bytes, valid UTF-8 without control characters, so it can be a storage key and a log value.
+func checkText(v string, max int) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("is required")
+	case len(v) > max:
+		return fmt.Errorf("is longer than %d bytes", max)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("is not valid UTF-8")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("holds a control character")
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,7 +29,8 @@ func (is *Issuer) Revoke(ctx context.Context, op Op) (Op, error) {
 		op.ExpiresAt = op.At.Add(revocationTTL)
 	}
 	if op.Kind == OpWatermark && op.Key.Kind == MarkSigningKey {
-		op.ExpiresAt = op.At.Add(100 * 365 * 24 * time.Hour) // a withdrawn key stays withdrawn
+		op.At = keyWithdrawn // every token the key signed, whatever its iat (spec/agent-auth.md §3.2)
+		op.ExpiresAt = keyWithdrawn
 	}
 	if err := op.Validate(); err != nil {
 		return Op{}, invalidRequest("%s", err.Error())
@@ -49,9 +51,14 @@ func (is *Issuer) Revoke(ctx context.Context, op Op) (Op, error) {
 	return done, nil
 }
 
-// RevokeToken revokes one access token of this issuer by its value (RFC 7009), after checking that caller may:
-// the token's client or any client in its act chain. The token's expiry bounds the op. Unknown, expired or
-// foreign tokens change nothing and are not an error (RFC 7009 §2.2).
+// keyWithdrawn is the watermark time of a withdrawn signing key: the end of time.
+var keyWithdrawn = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// RevokeToken revokes one access token of this issuer by its value (RFC 7009) when caller may: the token's
+// client, or any client in its act chain. When the caller is the client of the token's delegated node, the node
+// and its subtree go too: the agent gives up that delegation (spec/agent-auth.md §2.6). The token's expiry bounds
+// the op. Unknown, expired or foreign tokens, and tokens the caller may not revoke, change nothing and are not an
+// error (RFC 7009 §2.2; answering differently would tell a caller that a token it holds is valid).
 func (is *Issuer) RevokeToken(ctx context.Context, caller *Client, token string) error {
 	c, _, err := is.parse(ctx, token)
 	if err != nil {
@@ -64,11 +71,21 @@ func (is *Issuer) RevokeToken(ctx context.Context, caller *Client, token string)
 		return nil
 	}
 	if caller != nil && caller.ID != c.ClientID && !slices.Contains(c.Actors(), caller.ID) {
-		return unauthorizedClient("the token was not issued to this client or to one it delegated from")
+		is.log.Info("revocation refused: not the token's client or a delegator", "client_id", caller.ID, "jti", c.JTI)
+		return nil
 	}
-	_, err = is.Revoke(ctx, Op{Kind: OpRevokeJTI, JTI: c.JTI, Tenant: c.Tenant, ExpiresAt: time.Unix(c.ExpiresAt, 0).Add(skew),
-		Initiator: "user", Reason: "token revoked by its client",
+	_, err = is.Revoke(ctx, Op{ID: "jti:" + c.JTI, Kind: OpRevokeJTI, JTI: c.JTI, Tenant: c.Tenant,
+		ExpiresAt: time.Unix(c.ExpiresAt, 0).Add(skew), Initiator: "user", Reason: "token revoked by its client",
 		Subject: &OpSubject{Principal: Principal{Issuer: principalIssuer(c), Subject: c.Subject}, ClientID: c.ClientID, Tenant: c.Tenant}})
+	if err != nil || caller == nil || c.SID == "" || caller.ID != c.ClientID {
+		return err
+	}
+	n, err := is.store.Node(ctx, c.SID)
+	if err != nil || n.Kind != NodeDelegated || n.ClientID != caller.ID {
+		return nil //nolint:nilerr // no delegated node of the caller to give up
+	}
+	_, err = is.Revoke(ctx, Op{ID: "node:" + n.ID, Kind: OpRevokeNode, SID: n.ID, Initiator: "user",
+		Reason: "delegation given up by its agent"})
 	return err
 }
 
@@ -133,10 +150,10 @@ func (is *Issuer) RevokeTarget(ctx context.Context, t Target) ([]Op, error) {
 	var ops []Op
 	switch {
 	case t.JTI != "":
-		base.Kind, base.JTI = OpRevokeJTI, t.JTI
+		base.ID, base.Kind, base.JTI = "jti:"+t.JTI, OpRevokeJTI, t.JTI
 		ops = append(ops, base)
 	case t.SID != "":
-		base.Kind, base.SID = OpRevokeNode, t.SID
+		base.ID, base.Kind, base.SID = "node:"+t.SID, OpRevokeNode, t.SID
 		ops = append(ops, base)
 	case t.Key.Value != "":
 		if t.Disable {
@@ -149,6 +166,13 @@ func (is *Issuer) RevokeTarget(ctx context.Context, t Target) ([]Op, error) {
 	default:
 		return nil, fmt.Errorf("%w: name a jti, a sid or a key", errUnknownTarget)
 	}
+	for _, op := range ops {
+		op.ID = cmp.Or(op.ID, "x") // validated with a placeholder id: nothing is written unless every op is valid
+		op.At = cmp.Or(op.At, is.now())
+		if err := op.Validate(); err != nil {
+			return nil, invalidRequest("%s", err.Error())
+		}
+	}
 	out := make([]Op, 0, len(ops))
 	for _, op := range ops {
 		done, err := is.Revoke(ctx, op)
@@ -156,6 +180,12 @@ func (is *Issuer) RevokeTarget(ctx context.Context, t Target) ([]Op, error) {
 			return out, err
 		}
 		out = append(out, done)
+	}
+	if t.Key.Kind == MarkSigningKey && t.Key.Value == is.signer.Active().ID() && is.rotate != nil {
+		if err := is.rotate(); err != nil {
+			return out, fmt.Errorf("issuer: rotate after withdrawing the active key: %w", err)
+		}
+		is.log.Warn("access-token signing key withdrawn and rotated", "kid", t.Key.Value)
 	}
 	return out, nil
 }

@@ -38,11 +38,16 @@ type Session struct {
 
 // OpenSession creates a user root node and a token addressed to the agent.
 func (is *Issuer) OpenSession(ctx context.Context, r SessionRequest) (*Session, error) {
-	if u, err := url.Parse(r.User.Issuer); err != nil || !u.IsAbs() || u.Host == "" {
+	if u, err := url.Parse(r.User.Issuer); err != nil || !u.IsAbs() || u.Host == "" || len(r.User.Issuer) > maxValue {
 		return nil, invalidRequest("user.iss must be the absolute URL of the user's identity provider")
 	}
-	if r.User.Subject == "" {
-		return nil, invalidRequest("user.sub is required")
+	if err := checkText(r.User.Subject, maxValue); err != nil {
+		return nil, invalidRequest("user.sub %s", err.Error())
+	}
+	if r.ACR != "" {
+		if err := checkText(r.ACR, 256); err != nil {
+			return nil, invalidRequest("acr %s", err.Error())
+		}
 	}
 	agent, err := is.store.Client(ctx, r.Agent)
 	if errors.Is(err, ErrNotFound) {

@@ -77,6 +77,7 @@ func newClientCreateCommand() *cobra.Command {
 	fl.DurationVar(&ttl, "ttl", 0, "cap on its access tokens' life (at most 15m)")
 	fl.StringVar(&req.AuthMethod, "auth-method", "", "private_key_jwt, client_secret_basic (default) or client_secret_post")
 	fl.StringVar(&jwksFile, "jwks-file", "", "JWK Set of its public keys (private_key_jwt)")
+	fl.BoolVar(&req.Introspection, "introspect", false, "may call the introspection endpoint (resource servers), for tokens of its tenant")
 	cf.register(cmd)
 	return cmd
 }

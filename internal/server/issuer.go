@@ -27,11 +27,26 @@ func (s *Server) setUpIssuer(e *echo.Echo, static *transmitter.StaticTokens) (tr
 	if err != nil {
 		return nil, err
 	}
-	ring, err := openRing(filepath.Join(s.cfg.DataDir, "keys", "issuer-"+string(alg)+".json"), alg)
+	ringPath := filepath.Join(s.cfg.DataDir, "keys", "issuer-"+string(alg)+".json")
+	ring, err := openRing(ringPath, alg)
 	if err != nil {
 		return nil, fmt.Errorf("server: access-token keys: %w", err)
 	}
+	reserved := []string{}
+	for _, t := range s.cfg.Tokens {
+		reserved = append(reserved, t.ClientID)
+	}
+	if s.cfg.Dev {
+		reserved = append(reserved, "admin")
+	}
+	rotate := func() error {
+		if err := ring.Rotate(); err != nil {
+			return err
+		}
+		return keys.SaveRing(ringPath, ring)
+	}
 	s.issuer, err = issuer.New(s.cfg.IssuerURL(), s.db, ring, issuer.WithLogger(s.log), issuer.WithEventSink(issuerSink{s.tx}),
+		issuer.WithReservedClientIDs(reserved...), issuer.WithKeyRotation(rotate),
 		issuer.WithConfig(issuer.Config{AccessTokenTTL: o.AccessTokenTTL, DelegatedTokenTTL: o.DelegatedTokenTTL,
 			SessionTTL: o.SessionTTL, MaxDelegationDepth: o.MaxDelegationDepth, RequireDPoP: o.RequireDPoP}))
 	if err != nil {

@@ -6,17 +6,19 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ssfd/ssfd/internal/keys"
 	"github.com/ssfd/ssfd/issuer"
 	"github.com/ssfd/ssfd/receiver"
 	"github.com/ssfd/ssfd/schemas"
 )
 
 // form posts a form to the issuer with Basic client authentication and decodes the JSON answer.
-func (h *harness) form(path, id, secret string, f url.Values) (int, map[string]any) {
+func (h *harness) form(path, id, secret string, f url.Values, dpop ...string) (int, map[string]any) {
 	h.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, h.base+path, strings.NewReader(f.Encode()))
 	if err != nil {
@@ -24,6 +26,9 @@ func (h *harness) form(path, id, secret string, f url.Values) (int, map[string]a
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	for _, p := range dpop {
+		req.Header.Set("DPoP", p)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
@@ -74,7 +79,40 @@ func TestIssuerTokensOnTheManagementAPI(t *testing.T) {
 		t.Fatal("the admin sees the receiver's stream: streams belong to the client that created them")
 	}
 	// A token for another audience, or a revoked one, is refused.
-	h.registerClient(issuer.ClientRequest{ID: "elsewhere", Tenant: "acme", Scopes: []string{"ssf.manage"}, Resources: []string{"https://other.example.org"}})
+	other := h.registerClient(issuer.ClientRequest{ID: "elsewhere", Tenant: "acme", Scopes: []string{"ssf.manage"}, Resources: []string{"https://other.example.org"}})
+	status, out = h.form(issuer.PathToken, "elsewhere", other, url.Values{"grant_type": {issuer.GrantClientCredentials}})
+	if status != http.StatusOK {
+		t.Fatalf("token for another audience: %d %v", status, out)
+	}
+	if status, _, _ := h.call(http.MethodGet, "/ssf/streams", out["access_token"].(string), nil); status != http.StatusUnauthorized {
+		t.Fatalf("a token for another audience on the management API: %d", status)
+	}
+	// An agent token bound with DPoP is refused too: the management API checks no proof.
+	agent := h.registerClient(issuer.ClientRequest{ID: "bound-agent", Tenant: "acme", Scopes: []string{"ssf.manage", "x"}, Resources: []string{h.issuer}})
+	status, out = h.form(issuer.PathToken, "bound-agent", agent, url.Values{"grant_type": {issuer.GrantClientCredentials}, "scope": {"ssf.manage x"}})
+	if status != http.StatusOK {
+		t.Fatalf("agent token: %d %v", status, out)
+	}
+	if status, _, _ := h.call(http.MethodGet, "/ssf/streams", out["access_token"].(string), nil); status != http.StatusOK {
+		t.Fatalf("an unbound agent token with ssf.manage: %d", status)
+	}
+	k, err := keys.Generate(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := keys.SignWithJWK(k, []byte(`{"jti":"p1","htm":"POST","htu":"`+h.issuer+issuer.PathToken+`","iat":`+
+		strconv.FormatInt(time.Now().Unix(), 10)+`}`), issuer.TypeDPoP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, out = h.form(issuer.PathToken, "bound-agent", agent, url.Values{"grant_type": {issuer.GrantClientCredentials},
+		"scope": {"ssf.manage x"}}, proof)
+	if status != http.StatusOK || out["token_type"] != "DPoP" {
+		t.Fatalf("bound agent token: %d %v", status, out)
+	}
+	if status, _, _ := h.call(http.MethodGet, "/ssf/streams", out["access_token"].(string), nil); status != http.StatusUnauthorized {
+		t.Fatalf("a DPoP-bound token used as a bearer token on the management API: %d", status)
+	}
 	if _, err := h.srv.TokenIssuer().RevokeTarget(t.Context(), issuer.Target{Key: issuer.MarkKey{Kind: issuer.MarkClient, Value: "receiver-a"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +132,7 @@ func TestRevokingANodeSendsSessionRevokedSETs(t *testing.T) {
 	)
 	secrets := map[string]string{}
 	res := []string{b, c, tools}
+	secrets["rs"] = h.registerClient(issuer.ClientRequest{ID: "rs", Tenant: "acme", Scopes: []string{"x"}, Resources: []string{tools}, Introspection: true})
 	for id, next := range map[string]string{a: b, b: c, c: ""} {
 		var actors []string
 		if next != "" {
@@ -131,7 +170,7 @@ func TestRevokingANodeSendsSessionRevokedSETs(t *testing.T) {
 		t.Fatalf("revoke: %d %s", status, body)
 	}
 	for _, tok := range []string{tB, tC} {
-		if status, out := h.form(issuer.PathIntrospect, c, secrets[c], url.Values{"token": {tok}}); status != http.StatusOK || out["active"] != false {
+		if status, out := h.form(issuer.PathIntrospect, "rs", secrets["rs"], url.Values{"token": {tok}}); status != http.StatusOK || out["active"] != false {
 			t.Fatalf("introspection after the ancestor's revocation: %d %v", status, out)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -32,7 +33,7 @@ var (
 	bucketIssOps       = []byte("iss_ops")       // seq → JSON issuer.Op: the revocation log
 	bucketIssOpIDs     = []byte("iss_opids")     // op id → seq
 	bucketIssRefresh   = []byte("iss_refresh")   // token hash → JSON issuer.Refresh
-	bucketIssOnce      = []byte("iss_once")      // one-time key → expiry
+	bucketIssOnce      = []byte("iss_once")      // SHA-256 of a one-time key → expiry
 	keyIssEmitted      = []byte("iss_emitted")   // in meta: seq of the last op handed to the EventSink
 	keyIssOnceSweep    = []byte("iss_sweep")     // in meta: the one-time key the next sweep of expired ones starts at
 )
@@ -131,7 +132,9 @@ func suffixes(b *bbolt.Bucket, prefix []byte) []string {
 	var out []string
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		out = append(out, string(k[len(prefix):]))
+		if rest := k[len(prefix):]; bytes.IndexByte(rest, 0) < 0 { // else it belongs to a longer value
+			out = append(out, string(rest))
+		}
 	}
 	return out
 }
@@ -785,16 +788,17 @@ func (db *DB) UseOnce(ctx context.Context, key string, until time.Time) error {
 	if key == "" {
 		return errors.New("bolt: a one-time key may not be empty")
 	}
+	sum := sha256.Sum256([]byte(key)) // keys come from requests: hashed, any length fits
 	return db.issUpdate(func(tx *bbolt.Tx) error {
 		now := time.Now()
 		once := tx.Bucket(bucketIssOnce)
-		if t, ok := getTime(once, []byte(key)); ok && t.After(now) {
-			return fmt.Errorf("bolt: one-time key %s: %w", key, issuer.ErrReplay)
+		if t, ok := getTime(once, sum[:]); ok && t.After(now) {
+			return fmt.Errorf("bolt: one-time key: %w", issuer.ErrReplay)
 		}
 		if err := sweepOnce(tx, now); err != nil {
 			return err
 		}
-		return once.Put([]byte(key), timeValue(until))
+		return once.Put(sum[:], timeValue(until))
 	})
 }
 
