@@ -30,6 +30,9 @@ func (l *latencies) add(d time.Duration) {
 
 // report adds tokens/s, p50 and p99 in milliseconds, the raw ES256 signing rate of the same run and the ratio.
 func (l *latencies) report(b *testing.B, elapsed time.Duration) {
+	if len(l.d) == 0 {
+		b.Fatal("no request succeeded")
+	}
 	rate := float64(b.N) / elapsed.Seconds()
 	slices.Sort(l.d)
 	at := func(q float64) float64 { return float64(l.d[int(q*float64(len(l.d)-1))].Microseconds()) / 1000 }
@@ -117,7 +120,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			t0 := time.Now()
-			if status := e.post(issuer.PathIntrospect, form, e.basic(agentB)); status != http.StatusOK {
+			if status := e.post(issuer.PathIntrospect, form, e.basic(rs)); status != http.StatusOK {
 				b.Errorf("status %d", status)
 				return
 			}

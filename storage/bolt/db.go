@@ -21,6 +21,9 @@ var (
 	schemaVersion  = []byte("2") // 2: one log for every stream's SETs (log.go)
 )
 
+// batchDelay is how long a batch transaction waits for company; token exchanges wait on it.
+const batchDelay = time.Millisecond
+
 // ErrLocked is returned by Open when another process holds the database file.
 var ErrLocked = errors.New("bolt: the database file is locked by another process")
 
@@ -71,6 +74,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	db.db = b
+	b.MaxBatchDelay = batchDelay
 	if err := b.Update(initLayout); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
@@ -119,6 +123,17 @@ func (db *DB) view(fn func(*bbolt.Tx) error) error {
 		return streams.ErrClosed
 	}
 	return db.db.View(fn)
+}
+
+// batch runs fn in a transaction bbolt may share with concurrent batch calls: one commit, one fsync, for all of
+// them. fn may run twice, so it must only read and write through tx.
+func (db *DB) batch(fn func(*bbolt.Tx) error) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return streams.ErrClosed
+	}
+	return db.db.Batch(fn)
 }
 
 func (db *DB) update(fn func(*bbolt.Tx) error) error {

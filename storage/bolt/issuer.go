@@ -306,7 +306,7 @@ func (db *DB) CreateNode(ctx context.Context, n *issuer.Node) error {
 	if n.ID == "" {
 		return errors.New("bolt: a node needs an ID")
 	}
-	return db.issUpdate(func(tx *bbolt.Tx) error {
+	return closedAsIssuer(db.batch(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketIssNodes).Get([]byte(n.ID)) != nil {
 			return fmt.Errorf("bolt: node %s: %w", n.ID, issuer.ErrExists)
 		}
@@ -319,7 +319,7 @@ func (db *DB) CreateNode(ctx context.Context, n *issuer.Node) error {
 			return err
 		}
 		return indexNode(tx, n)
-	})
+	}))
 }
 
 // Node returns a copy of the node with sid, or issuer.ErrNotFound.
