@@ -1,0 +1,92 @@
+package revocation
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The operation kinds (spec/agent-auth.md §3.2). They are monotonic: a revoked token or node never comes back,
+// and a watermark only moves forward; enable lifts an issuance block at the issuer and changes nothing here.
+const (
+	OpRevokeJTI  = "revoke_jti"
+	OpRevokeNode = "revoke_node"
+	OpWatermark  = "watermark"
+	OpDisable    = "disable"
+	OpEnable     = "enable"
+)
+
+// The watermark key kinds: what an issued-before cutoff is keyed by.
+const (
+	KeySubject    = "sub"    // "iss|sub" of the root principal
+	KeyClient     = "client" // client_id
+	KeyActor      = "actor"  // an agent anywhere in the act chain, or the client
+	KeyTenant     = "tenant"
+	KeyClass      = "class" // agent class (blueprint)
+	KeySigningKey = "kid"
+)
+
+// Op is one revocation operation as it travels on NATS ssf.revocation.<tenant> (JSON; the issuer's ops carry more
+// members, which are ignored here). Ops are idempotent by ID.
+type Op struct {
+	ID        string    `json:"op_id"`
+	Kind      string    `json:"kind"`
+	JTI       string    `json:"jti,omitempty"`
+	SID       string    `json:"sid,omitempty"`
+	Key       Key       `json:"key,omitzero"`
+	At        time.Time `json:"at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Tenant    string    `json:"tenant,omitempty"`
+	// Cause says where a normalised op came from: the SET that carried it.
+	Cause *Cause `json:"cause,omitempty"`
+}
+
+// Key is a watermark key.
+type Key struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
+}
+
+// Cause names the SET an op was derived from (spec/agent-auth.md §3.3).
+type Cause struct {
+	Issuer    string `json:"iss,omitempty"`
+	SETJTI    string `json:"set_jti,omitempty"`
+	EventType string `json:"event_type,omitempty"`
+	Txn       string `json:"txn,omitempty"`
+}
+
+// ErrInvalidOp is returned for an op that cannot be applied.
+var ErrInvalidOp = errors.New("revocation: invalid op")
+
+// Validate checks that op names what its kind needs.
+func (op Op) Validate() error {
+	switch {
+	case op.ID == "":
+		return fmt.Errorf("%w: no op_id", ErrInvalidOp)
+	case op.At.IsZero():
+		return fmt.Errorf("%w: %s has no time", ErrInvalidOp, op.ID)
+	}
+	switch op.Kind {
+	case OpRevokeJTI:
+		if op.JTI == "" {
+			return fmt.Errorf("%w: %s needs a jti", ErrInvalidOp, op.Kind)
+		}
+	case OpRevokeNode:
+		if op.SID == "" {
+			return fmt.Errorf("%w: %s needs a sid", ErrInvalidOp, op.Kind)
+		}
+	case OpWatermark:
+		switch op.Key.Kind {
+		case KeySubject, KeyClient, KeyActor, KeyTenant, KeyClass, KeySigningKey:
+		default:
+			return fmt.Errorf("%w: watermark key kind %q", ErrInvalidOp, op.Key.Kind)
+		}
+		if op.Key.Value == "" {
+			return fmt.Errorf("%w: watermark without a value", ErrInvalidOp)
+		}
+	case OpDisable, OpEnable:
+	default:
+		return fmt.Errorf("%w: kind %q", ErrInvalidOp, op.Kind)
+	}
+	return nil
+}
