@@ -24,6 +24,13 @@ type EventSink interface {
 	Send(ctx context.Context, events []Event) error
 }
 
+// OpPublisher carries revocation ops to resource servers as they are (internal/server wires it to NATS
+// ssf.revocation.<tenant>): their fastest path, ahead of the CAEP events. Publishing the same op twice must be
+// harmless.
+type OpPublisher interface {
+	PublishOp(ctx context.Context, op Op) error
+}
+
 // outboxBatch is how many ops one outbox pass hands to the sink at most.
 const outboxBatch = 256
 
@@ -74,6 +81,13 @@ func (is *Issuer) FlushOutbox(ctx context.Context) (int, error) {
 	ops, err := is.store.Ops(ctx, after, outboxBatch)
 	if err != nil || len(ops) == 0 {
 		return 0, err
+	}
+	if is.pub != nil {
+		for _, op := range ops {
+			if err := is.pub.PublishOp(ctx, op); err != nil {
+				return 0, err
+			}
+		}
 	}
 	if is.sink != nil {
 		var events []Event

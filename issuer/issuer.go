@@ -85,6 +85,7 @@ type Issuer struct {
 	wake     chan struct{}
 	rotate   func() error
 	reserved []string
+	pub      OpPublisher
 }
 
 // Option configures an Issuer.
@@ -95,6 +96,10 @@ func WithConfig(c Config) Option { return func(is *Issuer) { is.cfg = c.withDefa
 
 // WithEventSink sets where revocations go as CAEP events; without one they are only logged.
 func WithEventSink(s EventSink) Option { return func(is *Issuer) { is.sink = s } }
+
+// WithOpPublisher sets where revocation ops go for resource servers, at once when they are recorded and again
+// from the outbox.
+func WithOpPublisher(p OpPublisher) Option { return func(is *Issuer) { is.pub = p } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(is *Issuer) { is.log = l } }

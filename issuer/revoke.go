@@ -45,6 +45,12 @@ func (is *Issuer) Revoke(ctx context.Context, op Op) (Op, error) {
 	if err != nil {
 		return Op{}, err
 	}
+	if is.pub != nil {
+		// The fast path to resource servers; should it fail, the outbox publishes the op again.
+		if err := is.pub.PublishOp(ctx, done); err != nil {
+			is.log.Warn("revocation op not published yet; the outbox will retry", "op_id", done.ID, "err", err)
+		}
+	}
 	is.log.Info("revocation applied", "op_id", done.ID, "kind", done.Kind, "key", done.Key.String(), "sid", done.SID,
 		"nodes", len(done.Nodes))
 	is.kickOutbox()

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/internal/server"
 	"github.com/ssfd/ssfd/issuer"
 )
 
@@ -480,4 +481,64 @@ func printToken(w io.Writer, data []byte, show string) error {
 		return err
 	}
 	return fmt.Errorf("--show %q is not token, claims or json", show)
+}
+
+func newKillSwitchCommand() *cobra.Command {
+	var (
+		cf     clientFlags
+		req    server.KillSwitchRequest
+		user   []string
+		wait   time.Duration
+		expect int
+	)
+	cmd := &cobra.Command{
+		Use:   "killswitch (--agent ID | --client ID | --tenant T | --user ISS,SUB | --class C | --session SID | --kid KID)",
+		Short: "Pull a kill switch: revoke everything of the target now, refuse new tokens, and tell every resource server",
+		Long: "The issuer records the revocation (and, except for --session and --kid, refuses new tokens for the target),\n" +
+			"NATS carries it to every resource server's index, and CAEP session-revoked SETs carry it to every stream.\n" +
+			"With --wait, the command waits for resource servers to acknowledge and prints how many did and how long it took.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch len(user) {
+			case 0:
+			case 2:
+				req.User = &issuer.Principal{Issuer: user[0], Subject: user[1]}
+			default:
+				return errors.New("--user takes the issuer and the subject: --user ISS,SUB")
+			}
+			if wait > 0 {
+				req.Wait, req.Expect = wait.String(), expect
+			}
+			body, _ := json.Marshal(req)
+			out, err := cf.call(cmd, http.MethodPost, server.PathKillSwitch, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			var resp server.KillSwitchResponse
+			if err := json.Unmarshal(out, &resp); err != nil {
+				return fmt.Errorf("the answer is not a kill-switch answer: %w", err)
+			}
+			for _, op := range resp.Ops {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s%s recorded at %s\n", op.ID, op.Kind, op.Key.String(), op.SID,
+					op.At.Format(time.RFC3339))
+			}
+			if wait > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "acknowledged by %d resource server(s) after %.1f ms\n", resp.Acknowledged, resp.Waited)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&req.Agent, "agent", "", "an agent (SPIFFE ID): every token it holds or delegated")
+	fl.StringVar(&req.Client, "client", "", "every token issued to a client")
+	fl.StringVar(&req.Tenant, "tenant", "", "every token of a tenant")
+	fl.StringSliceVar(&user, "user", nil, "every token of a human: ISS,SUB")
+	fl.StringVar(&req.Class, "class", "", "every token of an agent class")
+	fl.StringVar(&req.Session, "session", "", "one session node and everything delegated below it")
+	fl.StringVar(&req.KeyID, "kid", "", "every token signed by an access-token key (the issuer rotates at once)")
+	fl.StringVar(&req.Reason, "reason", "", "why, for logs and the CAEP event's reason_admin")
+	fl.DurationVar(&wait, "wait", 0, "wait up to this long for resource servers to acknowledge (at most 1m)")
+	fl.IntVar(&expect, "expect", 1, "with --wait, stop waiting once this many resource servers acknowledged")
+	cf.register(cmd)
+	return cmd
 }

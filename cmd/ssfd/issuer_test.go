@@ -130,6 +130,10 @@ func TestIssuerCommandsAgainstARealServer(t *testing.T) {
 	if strings.Count(out, "[active]") != 1 || strings.Count(out, "revoked ") != 2 {
 		t.Fatalf("tree after revoking A's node:\n%s", out)
 	}
+	code, out, errOut = runCLI(t, "", append([]string{"killswitch", "--agent", b, "--reason", "test", "--wait", "10s"}, common...)...)
+	if code != 0 || !strings.Contains(out, "watermark actor:"+b) || !strings.Contains(out, "acknowledged by 1 resource server(s)") {
+		t.Fatalf("killswitch: %d %s %s", code, out, errOut)
+	}
 	if code, _, errOut := runCLI(t, "", append([]string{"revoke", "--sid", "s_x", "--agent", a}, common...)...); code == 0 ||
 		!strings.Contains(errOut, "exactly one") {
 		t.Fatalf("two targets: %d %s", code, errOut)

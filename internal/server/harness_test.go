@@ -66,6 +66,13 @@ func newHarness(t testing.TB, change ...func(*config.Config)) *harness {
 		tok = cfg.Tokens[0].Value
 	}
 	h := &harness{t: t, srv: srv, base: "http://" + srv.Addr(), issuer: srv.Issuer(), token: tok}
+	if ix := srv.RevocationIndex(); ix != nil {
+		for deadline := time.Now().Add(10 * time.Second); !ix.Ready(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the revocation index was not restored within 10s")
+			}
+		}
+	}
 	h.client, err = receiver.Discover(context.Background(), h.issuer, receiver.WithToken(h.token))
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/issuer"
 	"github.com/ssfd/ssfd/receiver"
+	"github.com/ssfd/ssfd/receiver/revocation"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/storage/bolt"
 	"github.com/ssfd/ssfd/transmitter"
@@ -63,7 +64,9 @@ type Server struct {
 	rcvWorkers sync.WaitGroup
 	extraConns []*nats.Conn
 
-	issuer *issuer.Issuer
+	issuer   *issuer.Issuer
+	revBus   *natsbus.RevocationBus
+	revIndex *revocation.Index
 }
 
 // New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must
@@ -137,10 +140,17 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 		s.http = s.newHTTPServer(e)
 		return s, nil
 	}
+	if err := s.setUpRevocation(); err != nil {
+		return nil, err
+	}
 	verifier, err := s.setUpIssuer(e, tokens)
 	if err != nil {
 		return nil, err
 	}
+	if s.issuer != nil {
+		e.POST(PathKillSwitch, s.handleKillSwitch, transmitter.Authenticate(verifier, issuer.ScopeAdmin))
+	}
+	s.startRevocation(ctx)
 	s.tx.Register(e, verifier)
 	pollServer.Register(e, s.tx.BasePath(), verifier)
 	if s.issuer != nil {
@@ -288,6 +298,12 @@ func (s *Server) handleReady(c echo.Context) error {
 	status := http.StatusOK
 	if s.nc == nil || !s.nc.IsConnected() {
 		checks["nats"], status = "disconnected", http.StatusServiceUnavailable
+	}
+	if s.revIndex != nil {
+		checks["revocation_index"] = "ok"
+		if !s.revIndex.Ready() {
+			checks["revocation_index"], status = "restoring", http.StatusServiceUnavailable
+		}
 	}
 	return c.JSON(status, checks)
 }

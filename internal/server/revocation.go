@@ -1,0 +1,178 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/issuer"
+	"github.com/ssfd/ssfd/receiver/revocation"
+	"github.com/ssfd/ssfd/transmitter"
+)
+
+// PathKillSwitch is the kill-switch API.
+const PathKillSwitch = "/api/v1/killswitch"
+
+// setUpRevocation opens the revocation streams on NATS and builds this process's revocation index, which
+// follows them once started; the issuer publishes its ops there.
+func (s *Server) setUpRevocation() error {
+	bus, err := natsbus.OpenRevocations(context.Background(), s.nc, 1, revocation.DefaultRetention)
+	if err != nil {
+		return err
+	}
+	s.revBus, s.revIndex = bus, revocation.NewIndex()
+	return nil
+}
+
+// startRevocation follows the revocation streams into the index (ready once everything stored at start was
+// applied; /readyz says so) and sweeps expired entries. Each applied op is acknowledged on NATS for kill switches
+// that wait.
+func (s *Server) startRevocation(ctx context.Context) {
+	name := "ssfd@" + s.Addr()
+	s.workers.Add(2)
+	go func() {
+		defer s.workers.Done()
+		err := s.revBus.Follow(ctx, func(data []byte) {
+			var op revocation.Op
+			if err := json.Unmarshal(data, &op); err != nil {
+				s.log.Warn("revocation op is not JSON; skipped", "err", err)
+				return
+			}
+			if err := s.revIndex.Apply(op); err != nil {
+				s.log.Warn("revocation op refused", "op_id", op.ID, "err", err)
+				return
+			}
+			s.revBus.Ack(name, op.ID)
+		}, func() {
+			s.revIndex.SetReady()
+			s.log.Info("revocation index restored", "entries", s.revIndex.Len())
+		})
+		if err != nil {
+			s.log.Error("revocation feed stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.workers.Done()
+		s.revIndex.RunSweeper(ctx.Done(), time.Minute)
+	}()
+}
+
+// RevocationIndex returns this process's revocation index.
+func (s *Server) RevocationIndex() *revocation.Index { return s.revIndex }
+
+// opPublisher publishes the issuer's ops on the revocation streams.
+type opPublisher struct{ bus *natsbus.RevocationBus }
+
+// PublishOp publishes op as JSON with its id as Nats-Msg-Id.
+func (p opPublisher) PublishOp(ctx context.Context, op issuer.Op) error {
+	data, err := json.Marshal(op)
+	if err != nil {
+		return err
+	}
+	keyOp := op.Kind == issuer.OpWatermark && op.Key.Kind == issuer.MarkSigningKey
+	return p.bus.Publish(ctx, op.Tenant, op.ID, data, keyOp)
+}
+
+// KillSwitchRequest is the body of POST /api/v1/killswitch: one target, a reason, and optionally how long to
+// wait for resource servers to acknowledge.
+type KillSwitchRequest struct {
+	Agent   string            `json:"agent,omitempty"`
+	Client  string            `json:"client,omitempty"`
+	Tenant  string            `json:"tenant,omitempty"`
+	User    *issuer.Principal `json:"user,omitempty"`
+	Class   string            `json:"agent_class,omitempty"`
+	Session string            `json:"session,omitempty"`
+	KeyID   string            `json:"kid,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+	// Wait is how long to wait for acknowledgements ("2s"); none by default.
+	Wait string `json:"wait,omitempty"`
+	// Expect stops the wait as soon as this many resource servers acknowledged.
+	Expect int `json:"expect,omitempty"`
+}
+
+// KillSwitchResponse says what was recorded and, when asked to wait, who applied it.
+type KillSwitchResponse struct {
+	Ops []issuer.Op `json:"ops"`
+	// Acknowledged counts the resource servers that applied the ops within the wait.
+	Acknowledged int `json:"acknowledged"`
+	// Waited is how long the call waited, in milliseconds: with Expect reached, the propagation time.
+	Waited float64 `json:"waited_ms"`
+}
+
+func (s *Server) handleKillSwitch(c echo.Context) error {
+	var req KillSwitchRequest
+	dec := json.NewDecoder(http.MaxBytesReader(nil, c.Request().Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return transmitter.BadRequest("the body is not a kill-switch request: %v", err)
+	}
+	var wait time.Duration
+	if req.Wait != "" {
+		d, err := time.ParseDuration(req.Wait)
+		if err != nil || d < 0 || d > time.Minute {
+			return transmitter.BadRequest("wait must be a duration up to 1m, such as 2s")
+		}
+		wait = d
+	}
+	rr := issuer.RevocationRequest{SID: req.Session, User: req.User, Client: req.Client, Agent: req.Agent, Tenant: req.Tenant,
+		Class: req.Class, KeyID: req.KeyID, Reason: req.Reason}
+	rr.Disable = req.Session == "" && req.KeyID == "" // a kill switch also refuses new tokens for its key
+	target, err := rr.Target()
+	if err != nil {
+		var oe *issuer.Error
+		if errors.As(err, &oe) {
+			return transmitter.BadRequest("%s", oe.Description)
+		}
+		return err
+	}
+	if target.Reason == "" {
+		target.Reason = "kill switch"
+	}
+	count, stop, err := s.revBus.WatchAcks()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	start := time.Now()
+	ops, err := s.issuer.RevokeTarget(c.Request().Context(), target)
+	if err != nil {
+		var oe *issuer.Error
+		if errors.As(err, &oe) {
+			return transmitter.BadRequest("%s", oe.Description)
+		}
+		return fmt.Errorf("server: kill switch: %w", err)
+	}
+	ids := make([]string, len(ops))
+	for i, op := range ops {
+		ids[i] = op.ID
+	}
+	resp := KillSwitchResponse{Ops: ops}
+	if wait > 0 {
+		deadline := time.NewTimer(wait)
+		defer deadline.Stop()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+	loop:
+		for {
+			if n := count(ids...); req.Expect > 0 && n >= req.Expect {
+				break
+			}
+			select {
+			case <-deadline.C:
+				break loop
+			case <-tick.C:
+			case <-c.Request().Context().Done():
+				break loop
+			}
+		}
+		resp.Acknowledged = count(ids...)
+		resp.Waited = float64(time.Since(start).Microseconds()) / 1000
+	}
+	return c.JSON(http.StatusOK, resp)
+}
