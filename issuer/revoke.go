@@ -24,6 +24,9 @@ func (is *Issuer) Revoke(ctx context.Context, op Op) (Op, error) {
 	if op.At.IsZero() {
 		op.At = is.now()
 	}
+	if op.DecidedAt.IsZero() {
+		op.DecidedAt = is.now()
+	}
 	op.At = op.At.Truncate(time.Second)
 	if op.ExpiresAt.IsZero() {
 		op.ExpiresAt = op.At.Add(revocationTTL)

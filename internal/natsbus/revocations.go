@@ -58,7 +58,7 @@ func RevocationSubject(tenant string) string {
 		return SubjectRevocationPrefix + "_"
 	}
 	for _, r := range tenant {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+		if plain := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'; !plain {
 			sum := sha256.Sum256([]byte(tenant))
 			return SubjectRevocationPrefix + "h" + hex.EncodeToString(sum[:8])
 		}

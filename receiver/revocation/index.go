@@ -127,8 +127,11 @@ const (
 	ReasonSession  = "revoked: session"
 )
 
-// SetReady marks the index restored: checks answer from then on.
-func (ix *Index) SetReady() { ix.ready.Store(true) }
+// SetReady marks the index restored: checks answer from then on, and watches of tokens revoked meanwhile close.
+func (ix *Index) SetReady() {
+	ix.ready.Store(true)
+	ix.notify()
+}
 
 // Ready reports whether the index was restored.
 func (ix *Index) Ready() bool { return ix.ready.Load() }
@@ -195,8 +198,12 @@ func (ix *Index) Watch(t Token) (<-chan struct{}, func()) {
 	}
 }
 
-// notify closes the channels of watchers whose token is now revoked.
+// notify closes the channels of watchers whose token is now revoked; before the index is ready nothing is
+// known yet, and a not-ready check must not close a watch.
 func (ix *Index) notify() {
+	if !ix.Ready() {
+		return
+	}
 	ix.watchMu.Lock()
 	defer ix.watchMu.Unlock()
 	for w := range ix.watchers {

@@ -36,6 +36,9 @@ type Op struct {
 	Key       Key       `json:"key,omitzero"`
 	At        time.Time `json:"at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// DecidedAt is when the op was decided, to the nanosecond (for ops of ssfd's issuer): revocation latency is
+	// measured from it (spec/agent-auth.md §5).
+	DecidedAt time.Time `json:"decided_at,omitzero"`
 	Tenant    string    `json:"tenant,omitempty"`
 	// Cause says where a normalised op came from: the SET that carried it.
 	Cause *Cause `json:"cause,omitempty"`

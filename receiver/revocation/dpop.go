@@ -1,0 +1,144 @@
+package revocation
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ssfd/ssfd/internal/keys"
+)
+
+// TypeDPoP is the typ of DPoP proofs (RFC 9449 §4.2).
+const TypeDPoP = "dpop+jwt"
+
+// DPoPAlgorithms are the algorithms accepted for DPoP proofs (spec/agent-auth.md §2.7), as the challenge says.
+var DPoPAlgorithms = []keys.Algorithm{keys.ES256, keys.EdDSA}
+
+// proofClaims are the claims of a DPoP proof a resource server checks (RFC 9449 §4.2).
+type proofClaims struct {
+	JTI      string `json:"jti"`
+	Method   string `json:"htm"`
+	URL      string `json:"htu"`
+	IssuedAt *int64 `json:"iat"`
+	ATH      string `json:"ath"`
+}
+
+// checkBinding is the cnf step of spec/agent-auth.md §2.5: a DPoP-bound token (cnf.jkt) needs the DPoP scheme
+// and a valid proof; an unbound token must not use the DPoP scheme; other confirmation methods (mTLS) are not
+// supported here and fail closed.
+func (g *Guard) checkBinding(c *Claims, token string, p presentation, dpopScheme bool) *Denial {
+	switch {
+	case c.Cnf == nil && dpopScheme:
+		return invalidToken(false, "the token is not DPoP-bound: use the Bearer scheme")
+	case c.Cnf == nil:
+		return nil
+	case c.Cnf.JKT == "":
+		return invalidToken(false, "the token's confirmation method is not supported")
+	case !dpopScheme:
+		return invalidToken(true, "the token is DPoP-bound: use the DPoP scheme with a proof")
+	}
+	return g.checkProof(c.Cnf.JKT, token, p)
+}
+
+// checkProof checks the DPoP header against the request and the token (RFC 9449 §4.3 and §7.1): exactly one
+// proof, typ dpop+jwt, alg ES256 or EdDSA, signed by its embedded jwk whose thumbprint is the token's cnf.jkt,
+// htm the request method, htu the request URL (query and fragment ignored), iat within the skew of now, ath the
+// hash of the token, and a jti not seen before. The jti is remembered only once every other check passed.
+func (g *Guard) checkProof(jkt, token string, p presentation) *Denial {
+	switch len(p.dpop) {
+	case 0:
+		return invalidProof("a DPoP proof is required")
+	case 1:
+	default:
+		return invalidProof("send one DPoP proof")
+	}
+	payload, key, err := keys.VerifyEmbedded(p.dpop[0], TypeDPoP, DPoPAlgorithms)
+	if err != nil {
+		return invalidProof(proofReason(err))
+	}
+	var pc proofClaims
+	if json.Unmarshal(payload, &pc) != nil {
+		return invalidProof("the DPoP proof's claims are malformed")
+	}
+	now := g.cfg.Now()
+	switch {
+	case pc.JTI == "" || pc.IssuedAt == nil || pc.Method == "" || pc.URL == "" || pc.ATH == "":
+		return invalidProof("the DPoP proof needs jti, htm, htu, iat and ath")
+	case key.Thumbprint() != jkt:
+		return invalidProof("the DPoP proof's key is not the one the token is bound to")
+	case pc.Method != p.method:
+		return invalidProof("the DPoP proof's htm is not the request method")
+	case !sameURL(pc.URL, p.url):
+		return invalidProof("the DPoP proof's htu is not the request URL")
+	case pc.ATH != accessTokenHash(token):
+		return invalidProof("the DPoP proof's ath is not the hash of the access token")
+	}
+	iat := time.Unix(*pc.IssuedAt, 0)
+	if iat.Before(now.Add(-g.cfg.Skew)) || iat.After(now.Add(g.cfg.Skew)) {
+		return invalidProof("the DPoP proof's iat is not close enough to now")
+	}
+	switch g.proofs.use(now, proofKey(jkt, pc.JTI)) {
+	case proofReplayed:
+		return invalidProof("the DPoP proof was used before")
+	case proofCacheFull:
+		return unavailable("too many DPoP proofs are in flight")
+	}
+	return nil
+}
+
+// proofReason names what was wrong with a proof's JWS without internal detail.
+func proofReason(err error) string {
+	switch {
+	case errors.Is(err, keys.ErrAlgorithmNotAllowed):
+		return "the DPoP proof's alg must be ES256 or EdDSA"
+	case errors.Is(err, keys.ErrType):
+		return "the DPoP proof's typ must be dpop+jwt"
+	case errors.Is(err, keys.ErrMissingJWK), errors.Is(err, keys.ErrInvalidKey):
+		return "the DPoP proof's header needs a public jwk"
+	case errors.Is(err, keys.ErrSignature), errors.Is(err, keys.ErrAlgorithmMismatch):
+		return "the DPoP proof's signature does not verify"
+	}
+	return "the DPoP proof is malformed"
+}
+
+// accessTokenHash is the ath of a token: base64url(SHA-256(token)) (RFC 9449 §4.2).
+func accessTokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// proofKey is what the replay cache remembers of a proof: a fixed-size digest of its key and jti.
+func proofKey(jkt, jti string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(jkt + "\x00" + jti))
+}
+
+// sameURL compares an htu with the request URL as RFC 9449 §4.3 says: query and fragment ignored, scheme and
+// host compared case-insensitively, default ports dropped, an empty path taken as "/".
+func sameURL(htu, request string) bool {
+	a, err1 := url.Parse(htu)
+	b, err2 := url.Parse(request)
+	if err1 != nil || err2 != nil || a.Host == "" || b.Host == "" {
+		return false
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(origin(a), origin(b)) && path(a) == path(b)
+}
+
+// origin returns host[:port] without the scheme's default port.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" || strings.EqualFold(u.Scheme, "https") && port == "443" || strings.EqualFold(u.Scheme, "http") && port == "80" {
+		return u.Hostname()
+	}
+	return u.Host
+}
+
+func path(u *url.URL) string {
+	if u.Path == "" {
+		return "/"
+	}
+	return u.Path
+}
