@@ -55,7 +55,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newServeCommand(), newStreamCommand(), newPollCommand(), newEmitCommand(), newDeadLettersCommand(), newReceiveCommand(), newReceiverCommand(), newClientCommand(), newSessionsCommand(), newRevokeCommand(), newKillSwitchCommand(), newTokenCommand(),
+	root.AddCommand(newVersionCommand(), newServeCommand(), newStreamCommand(), newPollCommand(), newEmitCommand(), newDeadLettersCommand(), newReceiveCommand(), newReceiverCommand(), newClientCommand(), newSessionsCommand(), newRevokeCommand(), newKillSwitchCommand(), newTokenCommand(), newDemoRSCommand(),
 		newSinkCommand(), newFollowCommand(), newConfigCommand(),
 		newKeysCommand(), newSETCommand())
 	return root

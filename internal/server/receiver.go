@@ -13,6 +13,7 @@ import (
 	"github.com/ssfd/ssfd/internal/keys"
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/receiver"
+	"github.com/ssfd/ssfd/receiver/revocation"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/transmitter"
 )
@@ -46,6 +47,29 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 			return pub.Publish(ctx, d.SET.Event.Type.Name(), d.SET.Issuer+" "+d.SET.ID, data)
 		})
 	}
+	// Every verified CAEP/RISC event that revokes becomes ops on the revocation feed (spec/agent-auth.md §3.3), so
+	// resource servers following NATS act on revocations of any transmitter.
+	s.dispatch.HandleAll(func(ctx context.Context, d receiver.Delivery) error {
+		if s.revBus == nil {
+			return nil
+		}
+		ops, err := revocation.OpsFromSET(d.SET)
+		if err != nil {
+			s.log.Warn("a verified SET could not be mapped to revocation ops", "iss", d.SET.Issuer, "jti", d.SET.ID, "err", err)
+			return nil // retrying cannot help
+		}
+		for _, op := range ops {
+			data, err := json.Marshal(op)
+			if err != nil {
+				return err
+			}
+			keyOp := op.Kind == revocation.OpWatermark && op.Key.Kind == revocation.KeySigningKey
+			if err := s.revBus.Publish(ctx, op.Tenant, op.ID, data, keyOp); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	for _, w := range rc.Webhooks {
 		h := http.Header{}
 		for k, v := range w.Headers {

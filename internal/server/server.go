@@ -87,6 +87,9 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if err := s.startNATS(); err != nil {
 		return nil, err
 	}
+	if err := s.setUpRevocation(); err != nil {
+		return nil, err
+	}
 	if s.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.HTTPAddr, err)
 	}
@@ -137,11 +140,9 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	if cfg.ReceiverOnly {
+		s.revIndex = nil // ssfd receive publishes ops from the SETs it verifies but keeps no index of its own
 		s.http = s.newHTTPServer(e)
 		return s, nil
-	}
-	if err := s.setUpRevocation(); err != nil {
-		return nil, err
 	}
 	verifier, err := s.setUpIssuer(e, tokens)
 	if err != nil {
