@@ -9,7 +9,7 @@ GOLANGCI_LINT := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 FUZZTIME      ?= 30s
 DATA_DIR      ?= ./data
 
-.PHONY: all build run test fmt-check vet lint unit bench fuzz cover release clean
+.PHONY: all build run test fmt-check vet lint unit bench bench-revocation fuzz cover release clean
 
 all: build
 
@@ -45,6 +45,12 @@ unit:
 ## bench: every Benchmark*, with memory figures; results go into BENCHMARKS.md by hand
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+## bench-revocation: kill switch → first 401 at a resource server over NATS, SSF push and SSF long poll
+## (p50/p99/max and requests accepted after the revocation was applied); REVOCATIONS kill switches per feed
+REVOCATIONS ?= 200
+bench-revocation:
+	$(GO) test -run='^$$' -bench='^BenchmarkRevocationPropagation$$' -benchtime=$(REVOCATIONS)x ./internal/server/
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s)
 fuzz:

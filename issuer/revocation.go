@@ -73,8 +73,8 @@ type Op struct {
 	// At is the decision time on the issuer's clock, whole seconds: a watermark rejects tokens with iat ≤ At. A
 	// watermark on a signing key is set at the end of time instead: a withdrawn key is never trusted again.
 	At time.Time `json:"at"`
-	// DecidedAt is when the op was decided, to the nanosecond: where revocation latency is measured from
-	// (spec/agent-auth.md §5).
+	// DecidedAt is when the op was committed, to the nanosecond, as Revoke returns it and publishes it: where
+	// revocation latency is measured from (spec/agent-auth.md §5). Not stored.
 	DecidedAt time.Time `json:"decided_at,omitzero"`
 	// ExpiresAt is when the op stops mattering: every token it can reject has expired by then.
 	ExpiresAt time.Time `json:"expires_at"`

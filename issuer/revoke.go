@@ -24,9 +24,6 @@ func (is *Issuer) Revoke(ctx context.Context, op Op) (Op, error) {
 	if op.At.IsZero() {
 		op.At = is.now()
 	}
-	if op.DecidedAt.IsZero() {
-		op.DecidedAt = is.now()
-	}
 	op.At = op.At.Truncate(time.Second)
 	if op.ExpiresAt.IsZero() {
 		op.ExpiresAt = op.At.Add(revocationTTL)
@@ -47,6 +44,11 @@ func (is *Issuer) Revoke(ctx context.Context, op Op) (Op, error) {
 	done, err := is.store.Revoke(ctx, op)
 	if err != nil {
 		return Op{}, err
+	}
+	if done.DecidedAt.IsZero() {
+		// The decision counts once it is committed (spec/agent-auth.md §5): revocation latency is measured from
+		// here. The stored op keeps no DecidedAt; the outbox publishes it again without one.
+		done.DecidedAt = time.Now()
 	}
 	if is.pub != nil {
 		// The fast path to resource servers; should it fail, the outbox publishes the op again.
