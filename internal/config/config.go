@@ -64,6 +64,8 @@ type Config struct {
 	Receiver Receiver `yaml:"receiver"`
 	// OAuth configures the built-in token issuer.
 	OAuth OAuth `yaml:"oauth"`
+	// Revocation configures the check API of resource servers' gateways.
+	Revocation Revocation `yaml:"revocation"`
 	// ReceiverOnly runs the receiver role alone, without the transmitter's endpoints (ssfd receive).
 	ReceiverOnly bool `yaml:"-"`
 }

@@ -22,6 +22,15 @@ type OAuth struct {
 	SigningAlgorithm string `yaml:"signing_algorithm"`
 }
 
+// Revocation configures this process as a resource server's helper: the check API for gateways.
+type Revocation struct {
+	// CheckAudiences turns on POST /api/v1/check for tokens addressed to any of these audiences (the resources
+	// behind the gateway that calls it); empty leaves it off.
+	CheckAudiences []string `yaml:"check_audiences"`
+	// HighRiskScopes are refused by the check API while the revocation feed is stale (fail closed).
+	HighRiskScopes []string `yaml:"high_risk_scopes"`
+}
+
 // defaultOAuth returns the issuer defaults.
 func defaultOAuth() OAuth {
 	return OAuth{AccessTokenTTL: 10 * time.Minute, DelegatedTokenTTL: 5 * time.Minute, SessionTTL: 8 * time.Hour,

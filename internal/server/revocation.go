@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ssfd/ssfd/internal/metrics"
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/issuer"
 	"github.com/ssfd/ssfd/receiver/revocation"
@@ -35,6 +36,7 @@ func (s *Server) setUpRevocation() error {
 // that wait.
 func (s *Server) startRevocation(ctx context.Context) {
 	name := "ssfd@" + s.Addr()
+	lag := s.metrics.WatchRevocation(s.revIndex, func() bool { return !s.nc.IsConnected() })
 	s.workers.Add(2)
 	go func() {
 		defer s.workers.Done()
@@ -49,6 +51,9 @@ func (s *Server) startRevocation(ctx context.Context) {
 				return
 			}
 			s.revBus.Ack(name, op.ID)
+			if revokes := op.Kind != revocation.OpDisable && op.Kind != revocation.OpEnable; revokes && !op.DecidedAt.IsZero() && s.revIndex.Ready() {
+				metrics.ObserveApplyLag(lag, "nats", time.Since(op.DecidedAt))
+			}
 		}, func() {
 			s.revIndex.SetReady()
 			s.log.Info("revocation index restored", "entries", s.revIndex.Len())
@@ -62,6 +67,32 @@ func (s *Server) startRevocation(ctx context.Context) {
 		s.revIndex.RunSweeper(ctx.Done(), time.Minute)
 	}()
 }
+
+// setUpCheckAPI mounts POST /api/v1/check (spec/agent-auth.md §3.3 item 4) when check audiences are
+// configured: a guard over this process's index and the issuer's keys. It takes the token to check in its
+// body or in the forwarded Authorization header, so it is meant for a gateway on a network the operator controls.
+func (s *Server) setUpCheckAPI(e *echo.Echo) error {
+	rc := s.cfg.Revocation
+	if len(rc.CheckAudiences) == 0 || s.issuer == nil {
+		return nil
+	}
+	g, err := revocation.NewGuard(revocation.GuardConfig{Issuer: s.issuer.URL(), Audiences: rc.CheckAudiences,
+		Keys: s.issuerKeys, Index: s.revIndex, HighRiskScopes: rc.HighRiskScopes,
+		Stale: func() (string, bool) {
+			if !s.nc.IsConnected() {
+				return "NATS is disconnected", true
+			}
+			return "", false
+		}})
+	if err != nil {
+		return err
+	}
+	e.POST(PathCheck, echo.WrapHandler(g.CheckHandler()))
+	return nil
+}
+
+// PathCheck is the check API for gateways.
+const PathCheck = "/api/v1/check"
 
 // RevocationIndex returns this process's revocation index.
 func (s *Server) RevocationIndex() *revocation.Index { return s.revIndex }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssfd/ssfd/internal/config"
 	"github.com/ssfd/ssfd/internal/keys"
 	"github.com/ssfd/ssfd/internal/server"
 	"github.com/ssfd/ssfd/issuer"
@@ -48,6 +49,13 @@ func TestKillSwitchReachesTheIndexOverNATS(t *testing.T) {
 	if status, out := h.form(issuer.PathToken, agent, secret, url.Values{"grant_type": {issuer.GrantClientCredentials}}); status != 400 {
 		t.Fatalf("a new token for a killed agent: %d %v", status, out)
 	}
+	_, _, metricsText := h.call(http.MethodGet, "/metrics", "", nil)
+	for _, want := range []string{"ssfd_revocation_index_ready 1", "ssfd_revocation_feed_stale 0", "ssfd_revocation_index_entries 1",
+		"ssfd_revocation_ops_applied_total 1", `ssfd_revocation_apply_lag_seconds_count{feed="nats"} 1`} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
 	if status, _, body := h.call(http.MethodPost, server.PathKillSwitch, h.token, map[string]any{"agent": agent, "session": "s_x"}); status != 400 {
 		t.Fatalf("two targets: %d %s", status, body)
 	}
@@ -72,4 +80,34 @@ func tokenClaims(t *testing.T, tok string) revocation.Token {
 	}
 	_ = json.Unmarshal(header, &hdr)
 	return c.Token(hdr.Kid)
+}
+
+// TestCheckAPIAnswersForGateways: with check audiences configured, POST /api/v1/check allows a valid token and
+// denies it once its agent's kill switch was applied; bad input is a 400.
+func TestCheckAPIAnswersForGateways(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Revocation.CheckAudiences = []string{"https://rs.example.org"} })
+	const agent = "spiffe://example.org/tenant/acme/agent/checked"
+	secret := h.registerClient(issuer.ClientRequest{ID: agent, Tenant: "acme", Scopes: []string{"x"}, Resources: []string{"https://rs.example.org"}})
+	_, out := h.form(issuer.PathToken, agent, secret, url.Values{"grant_type": {issuer.GrantClientCredentials}})
+	tok := out["access_token"].(string)
+	check := func() map[string]any {
+		status, _, body := h.call(http.MethodPost, server.PathCheck, "", map[string]string{"token": tok})
+		var res map[string]any
+		if status != http.StatusOK || json.Unmarshal(body, &res) != nil {
+			t.Fatalf("check: %d %s", status, body)
+		}
+		return res
+	}
+	if res := check(); res["allow"] != true || res["client_id"] != agent {
+		t.Fatalf("a valid token: %v", res)
+	}
+	if status, _, _ := h.call(http.MethodPost, server.PathKillSwitch, h.token, server.KillSwitchRequest{Agent: agent, Wait: "10s", Expect: 1}); status != http.StatusOK {
+		t.Fatalf("kill switch: %d", status)
+	}
+	if res := check(); res["allow"] != false || res["reason"] != "token revoked" {
+		t.Fatalf("a revoked token: %v", res)
+	}
+	if status, _, body := h.call(http.MethodPost, server.PathCheck, "", "{not json"); status != http.StatusBadRequest {
+		t.Fatalf("bad JSON: %d %s", status, body)
+	}
 }

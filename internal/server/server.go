@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ssfd/ssfd/internal/config"
+	"github.com/ssfd/ssfd/internal/keys"
 	"github.com/ssfd/ssfd/internal/metrics"
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/issuer"
@@ -67,6 +68,8 @@ type Server struct {
 	issuer   *issuer.Issuer
 	revBus   *natsbus.RevocationBus
 	revIndex *revocation.Index
+	// issuerKeys are the issuer's access-token keys, for the check API's guard.
+	issuerKeys keys.KeySource
 }
 
 // New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must
@@ -150,6 +153,9 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	}
 	if s.issuer != nil {
 		e.POST(PathKillSwitch, s.handleKillSwitch, transmitter.Authenticate(verifier, issuer.ScopeAdmin))
+	}
+	if err := s.setUpCheckAPI(e); err != nil {
+		return nil, err
 	}
 	s.startRevocation(ctx)
 	s.tx.Register(e, verifier)
