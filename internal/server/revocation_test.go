@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssfd/ssfd/internal/config"
 	"github.com/ssfd/ssfd/internal/keys"
@@ -109,5 +111,33 @@ func TestCheckAPIAnswersForGateways(t *testing.T) {
 	}
 	if status, _, body := h.call(http.MethodPost, server.PathCheck, "", "{not json"); status != http.StatusBadRequest {
 		t.Fatalf("bad JSON: %d %s", status, body)
+	}
+}
+
+// TestRevocationIndexIsRestoredAfterARestart: the index of a restarted server replays the revocation feed
+// before it reports ready, so a token revoked before the restart is still refused after it.
+func TestRevocationIndexIsRestoredAfterARestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.DataDir, cfg.HTTPAddr, cfg.NATSListen, cfg.Dev = dir, "127.0.0.1:0", "127.0.0.1:0", true
+	start := func() *harness {
+		return newHarness(t, func(c *config.Config) { *c = cfg })
+	}
+	h := start()
+	const agent = "spiffe://example.org/tenant/acme/agent/restarted"
+	secret := h.registerClient(issuer.ClientRequest{ID: agent, Tenant: "acme", Scopes: []string{"x"}, Resources: []string{"https://rs.example.org"}})
+	_, out := h.form(issuer.PathToken, agent, secret, url.Values{"grant_type": {issuer.GrantClientCredentials}})
+	tok := tokenClaims(t, out["access_token"].(string))
+	if status, _, body := h.call(http.MethodPost, server.PathKillSwitch, h.token, server.KillSwitchRequest{Agent: agent, Wait: "10s", Expect: 1}); status != http.StatusOK {
+		t.Fatalf("kill switch: %d %s", status, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h2 := start() // waits until the index reports ready
+	if reason := h2.srv.RevocationIndex().Check(tok); !strings.HasPrefix(reason, "revoked") {
+		t.Fatalf("after a restart the revoked token is %q", reason)
 	}
 }
