@@ -1,6 +1,9 @@
 package revocation
 
 import (
+	"hash/maphash"
+	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,32 +22,79 @@ type Token struct {
 	Keys     []Key
 }
 
+// The tables of the index: revoked jtis, revoked nodes, and one table of cutoffs per watermark key kind, so
+// every lookup is by a plain string.
+const (
+	tableJTI = iota
+	tableNode
+	tableSubject
+	tableClient
+	tableActor
+	tableTenant
+	tableClass
+	tableSigningKey
+	numTables
+)
+
+// tableOf maps a watermark key kind to its table; -1 for unknown kinds.
+func tableOf(kind string) int {
+	switch kind {
+	case KeySubject:
+		return tableSubject
+	case KeyClient:
+		return tableClient
+	case KeyActor:
+		return tableActor
+	case KeyTenant:
+		return tableTenant
+	case KeyClass:
+		return tableClass
+	case KeySigningKey:
+		return tableSigningKey
+	}
+	return -1
+}
+
+// revokedBy are the reasons of watermark hits, one per table, so a refusal allocates nothing.
+var revokedBy = [numTables]string{tableSubject: "revoked: sub", tableClient: "revoked: client", tableActor: "revoked: actor",
+	tableTenant: "revoked: tenant", tableClass: "revoked: class", tableSigningKey: "revoked: kid"}
+
 // Index is the exact in-memory set of revoked tokens and session nodes plus the issued-before cutoffs per key.
-// Checks take no lock (sync.Map reads are lock-free); ops are idempotent and monotonic, so they may arrive twice,
-// out of order or after a snapshot. Entries expire retention after their op; a token an expired entry could
+// Checks take no lock: a fixed-size filter answers most of them ("certainly not revoked") with a few atomic
+// loads, and a hit is always confirmed in the exact tables (sync.Map, whose reads are lock-free), so the filter
+// can never reject a valid token (spec/agent-auth.md §3.4). Ops are idempotent and monotonic, so they may arrive
+// twice, out of order or after a snapshot. Entries expire after their op's expiry; a token an expired entry could
 // reject has expired itself by then. Until SetReady, every check fails closed.
 type Index struct {
-	jtis  sync.Map // string → *entry
-	nodes sync.Map // string → *entry
-	marks sync.Map // markKey → *entry (at: the cutoff, newest wins)
-	size  atomic.Int64
-	ready atomic.Bool
-	ops   atomic.Int64
+	tables [numTables]sync.Map // string → *entry
+	seed   maphash.Seed
+	filter atomic.Pointer[filter]
+	next   atomic.Pointer[filter] // the filter a sweep is building, which Apply fills too
+	size   atomic.Int64
+	ready  atomic.Bool
+	ops    atomic.Int64
+	sweep  sync.Mutex // one sweep at a time
 
 	watchMu  sync.Mutex
 	watchers map[*watcher]struct{}
 }
 
-// entry is one revoked jti or node, or one cutoff: at is the cutoff in unix seconds, exp the expiry.
+// entry is one revoked jti or node, or one cutoff: at is the cutoff in unix seconds, exp the expiry; exp is
+// dead once a sweep removed the entry.
 type entry struct {
 	at  atomic.Int64
 	exp atomic.Int64
 }
 
-type markKey struct{ kind, value string }
+// dead marks the expiry of an entry a sweep removed and is about to delete from its table.
+const dead = math.MinInt64
 
 // NewIndex returns an empty index that is not ready.
-func NewIndex() *Index { return &Index{watchers: map[*watcher]struct{}{}} }
+func NewIndex() *Index {
+	ix := &Index{seed: maphash.MakeSeed(), watchers: map[*watcher]struct{}{}}
+	ix.filter.Store(newFilter(0))
+	return ix
+}
 
 // Apply applies one op. Invalid ops are refused with ErrInvalidOp and change nothing.
 func (ix *Index) Apply(op Op) error {
@@ -57,11 +107,11 @@ func (ix *Index) Apply(op Op) error {
 	}
 	switch op.Kind {
 	case OpRevokeJTI:
-		ix.put(&ix.jtis, op.JTI, op.At.Unix(), exp.Unix())
+		ix.put(tableJTI, op.JTI, op.At.Unix(), exp.Unix())
 	case OpRevokeNode:
-		ix.put(&ix.nodes, op.SID, op.At.Unix(), exp.Unix())
+		ix.put(tableNode, op.SID, op.At.Unix(), exp.Unix())
 	case OpWatermark:
-		ix.put(&ix.marks, markKey{op.Key.Kind, op.Key.Value}, op.At.Unix(), exp.Unix())
+		ix.put(tableOf(op.Key.Kind), op.Key.Value, op.At.Unix(), exp.Unix())
 	default:
 		return nil // disable and enable concern issuance only
 	}
@@ -70,19 +120,41 @@ func (ix *Index) Apply(op Op) error {
 	return nil
 }
 
-// put stores or raises an entry: the later cutoff and the later expiry win.
-func (ix *Index) put(m *sync.Map, key any, at, exp int64) {
+// put stores or raises an entry (the later cutoff and the later expiry win) and then marks it in the filter, so
+// that a check which finds the filter bit also finds the entry. An entry a sweep marked dead is never raised:
+// put finishes its delete and stores a fresh one, so an op racing with a sweep is not lost.
+func (ix *Index) put(table int, key string, at, exp int64) {
+	m := &ix.tables[table]
 	fresh := &entry{}
 	fresh.at.Store(at)
 	fresh.exp.Store(exp)
-	v, loaded := m.LoadOrStore(key, fresh)
-	if !loaded {
-		ix.size.Add(1)
-		return
+	for {
+		v, loaded := m.LoadOrStore(key, fresh)
+		if !loaded {
+			ix.size.Add(1)
+			break
+		}
+		e := v.(*entry)
+		raise(&e.at, at)
+		if raiseLive(&e.exp, exp) {
+			break
+		}
+		m.CompareAndDelete(key, e)
 	}
-	e := v.(*entry)
-	raise(&e.at, at)
-	raise(&e.exp, exp)
+	// Mark the filter a check will use: the current one, the one a sweep is building, and, should a sweep have
+	// swapped them meanwhile, the new current one too.
+	h := ix.hash(table, key)
+	for f := ix.filter.Load(); ; {
+		f.add(h)
+		if nf := ix.next.Load(); nf != nil {
+			nf.add(h)
+		}
+		cur := ix.filter.Load()
+		if cur == f {
+			return
+		}
+		f = cur
+	}
 }
 
 // raise stores v in a unless a already holds a larger value.
@@ -95,26 +167,68 @@ func raise(a *atomic.Int64, v int64) {
 	}
 }
 
+// raiseLive raises a to v like raise, unless a is dead; it reports whether a was live.
+func raiseLive(a *atomic.Int64, v int64) bool {
+	for {
+		cur := a.Load()
+		if cur == dead {
+			return false
+		}
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return true
+		}
+	}
+}
+
+// hash is the filter hash of key in table.
+func (ix *Index) hash(table int, key string) uint64 {
+	return mix(maphash.String(ix.seed, key) ^ uint64(table+1)*0x9e3779b97f4a7c15)
+}
+
+// mix is splitmix64's finaliser: it spreads table salts over every bit.
+func mix(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// has reports whether key is in table: the filter first, then the table.
+func (ix *Index) has(f *filter, table int, key string) (*entry, bool) {
+	if !f.has(ix.hash(table, key)) {
+		return nil, false
+	}
+	v, ok := ix.tables[table].Load(key)
+	if !ok {
+		return nil, false
+	}
+	return v.(*entry), true
+}
+
 // Check reports why the token is revoked ("" when it is not): its jti, a node of its path, or a cutoff on one of
-// its keys at or after its iat (spec/agent-auth.md §3.4). Before SetReady it answers "not ready".
+// its keys at or after its iat (spec/agent-auth.md §3.4). Before SetReady it answers ReasonNotReady.
 func (ix *Index) Check(t Token) string {
 	if !ix.ready.Load() {
 		return ReasonNotReady
 	}
+	f := ix.filter.Load()
 	if t.JTI != "" {
-		if _, ok := ix.jtis.Load(t.JTI); ok {
+		if _, ok := ix.has(f, tableJTI, t.JTI); ok {
 			return ReasonToken
 		}
 	}
 	for _, sid := range t.Path {
-		if _, ok := ix.nodes.Load(sid); ok {
+		if _, ok := ix.has(f, tableNode, sid); ok {
 			return ReasonSession
 		}
 	}
 	iat := t.IssuedAt.Unix()
 	for _, k := range t.Keys {
-		if v, ok := ix.marks.Load(markKey{k.Kind, k.Value}); ok && iat <= v.(*entry).at.Load() {
-			return "revoked: " + k.Kind
+		table := tableOf(k.Kind)
+		if table < 0 {
+			continue
+		}
+		if e, ok := ix.has(f, table, k.Value); ok && iat <= e.at.Load() {
+			return revokedBy[table]
 		}
 	}
 	return ""
@@ -142,20 +256,31 @@ func (ix *Index) Len() int { return int(ix.size.Load()) }
 // Applied returns how many revoking ops were applied since start.
 func (ix *Index) Applied() int64 { return ix.ops.Load() }
 
-// Sweep removes entries that expired before now and returns how many it removed.
+// Sweep removes entries that expired before now, rebuilds the filter from the entries left (so it does not fill
+// up over time), and returns how many entries it removed. An entry is first marked dead with a compare-and-swap
+// on the expiry it read, so an Apply that raised it meanwhile keeps it.
 func (ix *Index) Sweep(now time.Time) int {
+	ix.sweep.Lock()
+	defer ix.sweep.Unlock()
 	cut := now.Unix()
+	nf := newFilter(ix.Len())
+	ix.next.Store(nf) // from here on Apply marks nf too
 	n := 0
-	for _, m := range []*sync.Map{&ix.jtis, &ix.nodes, &ix.marks} {
+	for table := range ix.tables {
+		m := &ix.tables[table]
 		m.Range(func(k, v any) bool {
-			if v.(*entry).exp.Load() < cut {
-				if _, deleted := m.LoadAndDelete(k); deleted {
-					n++
-				}
+			e := v.(*entry)
+			if cur := e.exp.Load(); cur != dead && cur < cut && e.exp.CompareAndSwap(cur, dead) {
+				m.CompareAndDelete(k, e)
+				n++
+				return true
 			}
+			nf.add(ix.hash(table, k.(string)))
 			return true
 		})
 	}
+	ix.filter.Store(nf)
+	ix.next.Store(nil)
 	ix.size.Add(int64(-n))
 	return n
 }
@@ -174,6 +299,41 @@ func (ix *Index) RunSweeper(stop <-chan struct{}, interval time.Duration) {
 	}
 }
 
+// filter is a blocked two-hash bit set over every live entry: each key sets two bits of one 64-bit word, so a
+// lookup costs one memory access. A clear bit proves absence, a set bit asks the exact table. Bits are set
+// atomically and never cleared; a sweep replaces the whole filter.
+type filter struct {
+	words []atomic.Uint64
+	mask  uint64 // number of words - 1
+}
+
+// minFilterWords is the smallest filter: 2 MiB, a few per cent of false positives at 1,000,000 entries.
+const minFilterWords = 1 << 18
+
+// newFilter returns a filter for about n entries: 16 bits per entry, at least minFilterWords words.
+func newFilter(n int) *filter {
+	size := uint64(minFilterWords)
+	if want := uint64(n) / 4; want > size {
+		size = 1 << bits.Len64(want-1)
+	}
+	return &filter{words: make([]atomic.Uint64, size), mask: size - 1}
+}
+
+// word and bits of a hash: the low bits pick the word, two 6-bit fields of the high bits pick the bits.
+func (f *filter) locate(h uint64) (uint64, uint64) {
+	return h & f.mask, 1<<(h>>52&63) | 1<<(h>>58&63)
+}
+
+func (f *filter) add(h uint64) {
+	w, b := f.locate(h)
+	f.words[w].Or(b)
+}
+
+func (f *filter) has(h uint64) bool {
+	w, b := f.locate(h)
+	return f.words[w].Load()&b == b
+}
+
 // watcher is one long-lived request waiting for its token's revocation.
 type watcher struct {
 	t    Token
@@ -182,13 +342,14 @@ type watcher struct {
 }
 
 // Watch returns a channel that is closed as soon as t is revoked (at once if it already is), and a function to
-// stop watching. Long-lived requests and streams select on it and end when it closes.
+// stop watching. Long-lived requests and streams select on it and end when it closes. Every Apply re-checks
+// every open watch, so keep them to long-lived requests.
 func (ix *Index) Watch(t Token) (<-chan struct{}, func()) {
 	w := &watcher{t: t, done: make(chan struct{})}
 	ix.watchMu.Lock()
 	ix.watchers[w] = struct{}{}
 	ix.watchMu.Unlock()
-	if ix.Check(t) != "" && ix.Ready() {
+	if ix.Ready() && ix.Check(t) != "" {
 		w.once.Do(func() { close(w.done) })
 	}
 	return w.done, func() {
