@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/issuer"
 	"github.com/ssfd/ssfd/receiver/revocation"
+	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/transmitter"
 )
 
@@ -36,7 +38,7 @@ func (s *Server) setUpRevocation() error {
 // that wait.
 func (s *Server) startRevocation(ctx context.Context) {
 	name := "ssfd@" + s.Addr()
-	lag := s.metrics.WatchRevocation(s.revIndex, func() bool { return !s.nc.IsConnected() })
+	lag := s.metrics.WatchRevocation(s.revIndex, func() bool { _, stale := s.feedStale(); return stale })
 	s.workers.Add(2)
 	go func() {
 		defer s.workers.Done()
@@ -78,12 +80,7 @@ func (s *Server) setUpCheckAPI(e *echo.Echo) error {
 	}
 	g, err := revocation.NewGuard(revocation.GuardConfig{Issuer: s.issuer.URL(), Audiences: rc.CheckAudiences,
 		Keys: s.issuerKeys, Index: s.revIndex, HighRiskScopes: rc.HighRiskScopes,
-		Stale: func() (string, bool) {
-			if !s.nc.IsConnected() {
-				return "NATS is disconnected", true
-			}
-			return "", false
-		}})
+		Stale: s.feedStale})
 	if err != nil {
 		return err
 	}
@@ -93,6 +90,34 @@ func (s *Server) setUpCheckAPI(e *echo.Echo) error {
 
 // PathCheck is the check API for gateways.
 const PathCheck = "/api/v1/check"
+
+// feedStale reports whether a revocation feed of this process is stale, and why (spec/agent-auth.md §6.5): NATS
+// disconnected, or a receiver registration whose stream is not enabled, whose transmitter reported a problem, or
+// whose verification is overdue (no verification event within twice its interval).
+func (s *Server) feedStale() (string, bool) {
+	if !s.nc.IsConnected() {
+		return "NATS is disconnected", true
+	}
+	if s.rcv == nil {
+		return "", false
+	}
+	intervals := map[string]time.Duration{}
+	for _, g := range s.cfg.Receiver.Registrations {
+		intervals[g.Name] = cmp.Or(g.VerifyInterval, time.Hour)
+	}
+	for _, st := range s.rcv.Statuses() {
+		switch {
+		case st.StreamStatus != "" && st.StreamStatus != schemas.StatusEnabled:
+			return "receiver registration " + st.Name + ": stream " + string(st.StreamStatus), true
+		case st.Error != "":
+			return "receiver registration " + st.Name + ": " + st.Error, true
+		case !st.LastVerificationRequested.IsZero() && time.Since(st.LastVerification) > 2*intervals[st.Name] &&
+			time.Since(st.LastVerificationRequested) > intervals[st.Name]:
+			return "receiver registration " + st.Name + ": verification overdue", true
+		}
+	}
+	return "", false
+}
 
 // RevocationIndex returns this process's revocation index.
 func (s *Server) RevocationIndex() *revocation.Index { return s.revIndex }

@@ -141,3 +141,26 @@ func TestRevocationIndexIsRestoredAfterARestart(t *testing.T) {
 		t.Fatalf("after a restart the revoked token is %q", reason)
 	}
 }
+
+// TestReceivedCAEPEventsReachTheIndex: a session-revoked SET from a transmitter the receiver subscribes to
+// becomes a revoke_node op on the NATS feed, and the index of a server following that feed refuses every token
+// whose dlg.path holds the session.
+func TestReceivedCAEPEventsReachTheIndex(t *testing.T) {
+	tx := newHarness(t, fastRetries)
+	rx := newReceiverNode(t, tx, config.Registration{Name: "idp", Issuer: tx.issuer, Token: tx.token, Delivery: "poll",
+		Events: []string{"session-revoked"}})
+	rx.waitVerified()
+	below := revocation.Token{JTI: "t_below", IssuedAt: time.Now(), Path: []string{"s_upstream_root", "s_child"}}
+	if reason := tx.srv.RevocationIndex().Check(below); reason != "" {
+		t.Fatalf("before the event: %q", reason)
+	}
+	status, body := tx.emit(`{"event_type":"https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+		"subject":{"format":"complex","session":{"format":"opaque","id":"s_upstream_root"},"user":{"format":"iss_sub","iss":"https://idp.example.org","sub":"u-1"}},
+		"event":{"initiating_entity":"policy","reason_admin":{"en":"risk"}}}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("emit: %d %s", status, body)
+	}
+	waitFor(t, "the receiver's op reached the index", func() bool {
+		return tx.srv.RevocationIndex().Check(below) == revocation.ReasonSession
+	})
+}

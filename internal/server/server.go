@@ -311,6 +311,10 @@ func (s *Server) handleReady(c echo.Context) error {
 		if !s.revIndex.Ready() {
 			checks["revocation_index"], status = "restoring", http.StatusServiceUnavailable
 		}
+		checks["revocation_feed"] = "ok"
+		if reason, stale := s.feedStale(); stale {
+			checks["revocation_feed"] = "degraded: " + reason // reported, not unready: checks fall back or fail closed
+		}
 	}
 	return c.JSON(status, checks)
 }
