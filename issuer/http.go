@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -167,7 +168,19 @@ func (is *Issuer) client(r *http.Request, form url.Values) (*Client, error) {
 }
 
 func (is *Issuer) handleToken(c echo.Context) error {
-	resp, err := is.token(c.Request())
+	start := time.Now()
+	resp, grant, err := is.token(c.Request())
+	if is.observe != nil {
+		outcome := "issued"
+		var oe *Error
+		switch {
+		case errors.As(err, &oe):
+			outcome = oe.Code
+		case err != nil:
+			outcome = CodeServerError
+		}
+		is.observe(grant, outcome, time.Since(start))
+	}
 	if err != nil {
 		return is.fail(c, err)
 	}
@@ -178,17 +191,23 @@ func (is *Issuer) handleToken(c echo.Context) error {
 }
 
 // token runs one token request: parse, authenticate the client, check the grant is allowed to it, verify the
-// DPoP proof, then the grant.
-func (is *Issuer) token(r *http.Request) (*TokenResponse, error) {
+// DPoP proof, then the grant. It also returns the grant type, "invalid" when the request did not parse.
+func (is *Issuer) token(r *http.Request) (*TokenResponse, string, error) {
 	ctx := r.Context()
 	form, err := readForm(r)
 	if err != nil {
-		return nil, err
+		return nil, "invalid", err
 	}
 	req, err := ParseTokenRequest(form)
 	if err != nil {
-		return nil, err
+		return nil, "invalid", err
 	}
+	resp, err := is.grant(ctx, r, req)
+	return resp, req.GrantType, err
+}
+
+// grant authenticates the client of a parsed request and runs its grant.
+func (is *Issuer) grant(ctx context.Context, r *http.Request, req *TokenRequest) (*TokenResponse, error) {
 	cr, err := credentialsFrom(r, req)
 	if err != nil {
 		return nil, err

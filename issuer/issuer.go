@@ -86,6 +86,7 @@ type Issuer struct {
 	rotate   func() error
 	reserved []string
 	pub      OpPublisher
+	observe  func(grant, outcome string, d time.Duration)
 }
 
 // Option configures an Issuer.
@@ -100,6 +101,12 @@ func WithEventSink(s EventSink) Option { return func(is *Issuer) { is.sink = s }
 // WithOpPublisher sets where revocation ops go for resource servers, at once when they are recorded and again
 // from the outbox.
 func WithOpPublisher(p OpPublisher) Option { return func(is *Issuer) { is.pub = p } }
+
+// WithObserver sets a function told about every token request: its grant type (or "invalid" when the request
+// did not parse), its outcome ("issued" or the OAuth error code) and its duration.
+func WithObserver(observe func(grant, outcome string, d time.Duration)) Option {
+	return func(is *Issuer) { is.observe = observe }
+}
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(is *Issuer) { is.log = l } }

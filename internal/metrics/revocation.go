@@ -47,3 +47,27 @@ func (m *Metrics) WatchRevocation(src RevocationSource, stale func() bool) *prom
 func ObserveApplyLag(h *prometheus.HistogramVec, feed string, lag time.Duration) {
 	h.WithLabelValues(feed).Observe(lag.Seconds())
 }
+
+// ObserveCheck returns a function that records the duration and outcome of each revocation check the check API
+// makes, for revocation.GuardConfig.Observe.
+func (m *Metrics) ObserveCheck() func(d time.Duration, outcome string) {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ssfd", Subsystem: "revocation",
+		Name: "check_duration_seconds", Help: "Token checks of the check API (signature, claims, DPoP, index), by outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.000001, 2, 20)}, []string{"outcome"})
+	m.reg.MustRegister(h)
+	return func(d time.Duration, outcome string) { h.WithLabelValues(outcome).Observe(d.Seconds()) }
+}
+
+// ObserveToken returns a function that records each token request of the issuer by grant and outcome ("issued"
+// or the OAuth error code), for issuer.WithObserver.
+func (m *Metrics) ObserveToken() func(grant, outcome string, d time.Duration) {
+	count := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ssfd", Subsystem: "issuer", Name: "token_requests_total",
+		Help: "Token endpoint requests by grant type and outcome (issued, or the OAuth error code)."}, []string{"grant", "outcome"})
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "ssfd", Subsystem: "issuer", Name: "token_duration_seconds",
+		Help: "Duration of token endpoint requests, by grant type.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"grant"})
+	m.reg.MustRegister(count, dur)
+	return func(grant, outcome string, d time.Duration) {
+		count.WithLabelValues(grant, outcome).Inc()
+		dur.WithLabelValues(grant).Observe(d.Seconds())
+	}
+}

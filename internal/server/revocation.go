@@ -80,7 +80,7 @@ func (s *Server) setUpCheckAPI(e *echo.Echo) error {
 	}
 	g, err := revocation.NewGuard(revocation.GuardConfig{Issuer: s.issuer.URL(), Audiences: rc.CheckAudiences,
 		Keys: s.issuerKeys, Index: s.revIndex, HighRiskScopes: rc.HighRiskScopes,
-		Stale: s.feedStale})
+		Stale: s.feedStale, Observe: s.metrics.ObserveCheck()})
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,14 @@ func TestCheckAPIAnswersForGateways(t *testing.T) {
 	if status, _, body := h.call(http.MethodPost, server.PathCheck, "", "{not json"); status != http.StatusBadRequest {
 		t.Fatalf("bad JSON: %d %s", status, body)
 	}
+	_, _, metricsText := h.call(http.MethodGet, "/metrics", "", nil)
+	for _, want := range []string{`ssfd_revocation_check_duration_seconds_count{outcome="allow"} 1`,
+		`ssfd_revocation_check_duration_seconds_count{outcome="revoked"} 1`,
+		`ssfd_issuer_token_requests_total{grant="client_credentials",outcome="issued"} 1`} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // TestRevocationIndexIsRestoredAfterARestart: the index of a restarted server replays the revocation feed

@@ -53,6 +53,9 @@ type GuardConfig struct {
 	// to check a DPoP proof's htu; the request path is appended. Optional: by default "https://" + Host when the
 	// request came over TLS, else "http://" + Host. Forwarding headers are never trusted.
 	PublicURL string
+	// Observe, when set, is told how long each decision took and its outcome ("allow" or the denial's error code,
+	// "revoked" for a revocation), for metrics.
+	Observe func(d time.Duration, outcome string)
 	// ProofCacheSize bounds how many DPoP proofs are remembered for replay detection (default
 	// DefaultProofCacheSize); when it is full, bound tokens are refused with 503 until old proofs age out.
 	ProofCacheSize int
@@ -173,8 +176,28 @@ func (g *Guard) base(r *http.Request) string {
 	return "http://" + r.Host
 }
 
-// authorize runs every check on p.
+// authorize runs every check on p and reports the decision to Observe.
 func (g *Guard) authorize(ctx context.Context, p presentation) (verdict, *Denial) {
+	if g.cfg.Observe == nil {
+		return g.decide(ctx, p)
+	}
+	start := time.Now()
+	v, d := g.decide(ctx, p)
+	outcome := "allow"
+	switch {
+	case d != nil && d.Description == DescriptionRevoked:
+		outcome = "revoked"
+	case d != nil && d.Code != "":
+		outcome = d.Code
+	case d != nil:
+		outcome = "no_token"
+	}
+	g.cfg.Observe(time.Since(start), outcome)
+	return v, d
+}
+
+// decide runs every check on p.
+func (g *Guard) decide(ctx context.Context, p presentation) (verdict, *Denial) {
 	token, dpopScheme, d := credentials(p)
 	if d != nil {
 		return verdict{}, d
