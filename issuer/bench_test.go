@@ -52,12 +52,9 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration) {
 	b.ReportMetric(rate/raw, "ratio")
 }
 
-// BenchmarkClientCredentials: client_secret_basic token requests over loopback HTTP from parallel clients, each
-// verified by the issuer, minted in the run's workload node and signed with ES256.
-func BenchmarkClientCredentials(b *testing.B) {
-	e := newEnv(b, issuer.Config{})
-	e.chain()
-	form := url.Values{"grant_type": {issuer.GrantClientCredentials}, "resource": {tools}, "scope": {"invoices.read"}}.Encode()
+// runRequests posts form to path from parallel clients authenticated as client until b.N answered 200, and
+// reports the rate and latencies.
+func runRequests(b *testing.B, e *env, path, form, client string) {
 	var lat latencies
 	b.SetParallelism(benchParallelism)
 	b.ResetTimer()
@@ -65,8 +62,7 @@ func BenchmarkClientCredentials(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			t0 := time.Now()
-			status := e.post(issuer.PathToken, form, e.basic(agentA))
-			if status != http.StatusOK {
+			if status := e.post(path, form, e.basic(client)); status != http.StatusOK {
 				b.Errorf("status %d", status)
 				return
 			}
@@ -76,6 +72,15 @@ func BenchmarkClientCredentials(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	lat.report(b, elapsed)
+}
+
+// BenchmarkClientCredentials: client_secret_basic token requests over loopback HTTP from parallel clients, each
+// verified by the issuer, minted in the run's workload node and signed with ES256.
+func BenchmarkClientCredentials(b *testing.B) {
+	e := newEnv(b, issuer.Config{})
+	e.chain()
+	form := url.Values{"grant_type": {issuer.GrantClientCredentials}, "resource": {tools}, "scope": {"invoices.read"}}.Encode()
+	runRequests(b, e, issuer.PathToken, form, agentA)
 }
 
 // BenchmarkTokenExchange: one delegation hop per request (human → A), each creating and durably storing a new
@@ -86,24 +91,7 @@ func BenchmarkTokenExchange(b *testing.B) {
 	root, _ := e.session()
 	form := url.Values{"grant_type": {issuer.GrantTokenExchange}, "subject_token": {root},
 		"subject_token_type": {issuer.TokenTypeAccessToken}, "resource": {agentB}, "scope": {"invoices.read"}}.Encode()
-	var lat latencies
-	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			t0 := time.Now()
-			status := e.post(issuer.PathToken, form, e.basic(agentA))
-			if status != http.StatusOK {
-				b.Errorf("status %d", status)
-				return
-			}
-			lat.add(time.Since(t0))
-		}
-	})
-	elapsed := time.Since(start)
-	b.StopTimer()
-	lat.report(b, elapsed)
+	runRequests(b, e, issuer.PathToken, form, agentA)
 }
 
 // BenchmarkIntrospect: RFC 7662 checks of a delegated token, each reading the revocation state of its path.
@@ -112,22 +100,5 @@ func BenchmarkIntrospect(b *testing.B) {
 	e.chain()
 	root, _ := e.session()
 	tok := e.mustExchange(agentA, root, agentB, "invoices.read")
-	form := url.Values{"token": {tok}}.Encode()
-	var lat latencies
-	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			t0 := time.Now()
-			if status := e.post(issuer.PathIntrospect, form, e.basic(rs)); status != http.StatusOK {
-				b.Errorf("status %d", status)
-				return
-			}
-			lat.add(time.Since(t0))
-		}
-	})
-	elapsed := time.Since(start)
-	b.StopTimer()
-	lat.report(b, elapsed)
+	runRequests(b, e, issuer.PathIntrospect, url.Values{"token": {tok}}.Encode(), rs)
 }

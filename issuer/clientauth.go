@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // credentials are what a request presented to authenticate its client, in any of the three methods.
@@ -128,13 +129,13 @@ func checkSecret(c *Client, secret string, basic bool) error {
 
 // assertionClaims are the claims RFC 7523 §3 requires of a client assertion.
 type assertionClaims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  Audience `json:"aud"`
-	ExpiresAt *int64   `json:"exp"`
-	IssuedAt  *int64   `json:"iat"`
-	NotBefore *int64   `json:"nbf"`
-	JTI       string   `json:"jti"`
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  schemas.Audience `json:"aud"`
+	ExpiresAt *int64           `json:"exp"`
+	IssuedAt  *int64           `json:"iat"`
+	NotBefore *int64           `json:"nbf"`
+	JTI       string           `json:"jti"`
 }
 
 // ParseClientAssertion decodes a client assertion's claims WITHOUT verifying its signature, to find the client

@@ -12,20 +12,6 @@ import (
 	"github.com/ssfd/ssfd/internal/keys"
 )
 
-// TypeDPoP is the typ of DPoP proofs (RFC 9449 §4.2).
-const TypeDPoP = "dpop+jwt"
-
-// DPoPAlgorithms are the algorithms accepted for DPoP proofs (spec/agent-auth.md §2.7).
-var DPoPAlgorithms = []keys.Algorithm{keys.ES256, keys.EdDSA}
-
-type dpopClaims struct {
-	JTI      string `json:"jti"`
-	Method   string `json:"htm"`
-	URL      string `json:"htu"`
-	IssuedAt *int64 `json:"iat"`
-	ATH      string `json:"ath"`
-}
-
 // checkDPoP verifies the DPoP header of a token request, if there is one, and returns the JWK thumbprint of its
 // key ("" without a proof). RFC 9449 §4.3: one header, a dpop+jwt signed by the embedded public jwk with an
 // allowed alg, htm POST, htu this token endpoint (without query and fragment), iat within a minute of now, no
@@ -39,11 +25,11 @@ func (is *Issuer) checkDPoP(ctx context.Context, r *http.Request) (string, error
 	default:
 		return "", invalidDPoP("send one DPoP header, not %d", len(vals))
 	}
-	payload, key, err := keys.VerifyEmbedded(vals[0], TypeDPoP, DPoPAlgorithms)
+	payload, key, err := keys.VerifyEmbedded(vals[0], keys.TypeDPoP, keys.DPoPAlgorithms)
 	if err != nil {
 		return "", invalidDPoP("the DPoP proof is not valid: %s", dpopReason(err))
 	}
-	var c dpopClaims
+	var c keys.DPoPClaims
 	if json.Unmarshal(payload, &c) != nil {
 		return "", invalidDPoP("the DPoP proof's claims are not a JSON object")
 	}

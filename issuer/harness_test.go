@@ -271,7 +271,7 @@ func (e *env) dpopProof(k *keys.Key, mutate func(map[string]any)) string {
 		mutate(c)
 	}
 	payload, _ := json.Marshal(c)
-	proof, err := keys.SignWithJWK(k, payload, issuer.TypeDPoP)
+	proof, err := keys.SignWithJWK(k, payload, keys.TypeDPoP)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/ssfd/ssfd/internal/keys"
 )
 
 // The issuer's HTTP paths (DESIGN.md, HTTP surface). Metadata lives at the well-known path with the issuer's
@@ -60,8 +62,8 @@ var assertionAlgs = []string{"ES256", "EdDSA", "RS256", "PS256"}
 // Metadata returns the RFC 8414 document. scopes_supported lists the scopes the issuer itself gives meaning to;
 // clients may be registered with any others.
 func (is *Issuer) Metadata() Metadata {
-	dpop := make([]string, 0, len(DPoPAlgorithms))
-	for _, a := range DPoPAlgorithms {
+	dpop := make([]string, 0, len(keys.DPoPAlgorithms))
+	for _, a := range keys.DPoPAlgorithms {
 		dpop = append(dpop, string(a))
 	}
 	return Metadata{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // TokenResponse is the token endpoint's answer (RFC 6749 §5.1, RFC 8693 §2.2.1).
@@ -39,7 +40,7 @@ type mintRequest struct {
 func (is *Issuer) mint(ctx context.Context, m mintRequest) (*TokenResponse, *Claims, error) {
 	now := is.now().Truncate(time.Second)
 	c := &Claims{
-		Issuer: is.url, Audience: Audience{m.audience}, ClientID: m.client.ID, JTI: newID("t_"),
+		Issuer: is.url, Audience: schemas.Audience{m.audience}, ClientID: m.client.ID, JTI: newID("t_"),
 		Scope: strings.Join(m.scopes, " "), Tenant: m.client.Tenant, AgentClass: m.client.Class,
 	}
 	if m.node != nil {

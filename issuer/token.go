@@ -1,10 +1,11 @@
 package issuer
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // The token type URIs of RFC 8693 §3.
@@ -30,14 +31,14 @@ const DelegationClaim = "dlg"
 
 // Claims are the claims of the issuer's access tokens (RFC 9068 §2.2 plus spec/agent-auth.md §2.5).
 type Claims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  Audience `json:"aud"`
-	ClientID  string   `json:"client_id"`
-	IssuedAt  int64    `json:"iat"`
-	ExpiresAt int64    `json:"exp"`
-	JTI       string   `json:"jti"`
-	Scope     string   `json:"scope,omitempty"`
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  schemas.Audience `json:"aud"`
+	ClientID  string           `json:"client_id"`
+	IssuedAt  int64            `json:"iat"`
+	ExpiresAt int64            `json:"exp"`
+	JTI       string           `json:"jti"`
+	Scope     string           `json:"scope,omitempty"`
 	// SubjectIssuer is the issuer of sub when it is not this issuer: the IdP of a human root principal.
 	SubjectIssuer string `json:"sub_iss,omitempty"`
 	// Act is the RFC 8693 §4.1 actor chain, the current actor outermost.
@@ -74,32 +75,6 @@ type Delegation struct {
 // Confirmation is the cnf claim of a sender-constrained token (RFC 9449 §6.1).
 type Confirmation struct {
 	JKT string `json:"jkt,omitempty"`
-}
-
-// Audience is aud: one string on the wire when it has one value (RFC 7519 §4.1.3), an array otherwise.
-type Audience []string
-
-// MarshalJSON writes one value as a string.
-func (a Audience) MarshalJSON() ([]byte, error) {
-	if len(a) == 1 {
-		return json.Marshal(a[0])
-	}
-	return json.Marshal([]string(a))
-}
-
-// UnmarshalJSON reads a string or an array of strings.
-func (a *Audience) UnmarshalJSON(data []byte) error {
-	var one string
-	if err := json.Unmarshal(data, &one); err == nil {
-		*a = Audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(data, &many); err != nil {
-		return err
-	}
-	*a = many
-	return nil
 }
 
 // Scopes returns the scope claim as a list.

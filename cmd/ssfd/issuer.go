@@ -274,12 +274,9 @@ func newRevokeCommand() *cobra.Command {
 			"session-revoked event to every stream that asked for it. --disable also refuses new tokens for the target.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch len(user) {
-			case 0:
-			case 2:
-				req.User = &issuer.Principal{Issuer: user[0], Subject: user[1]}
-			default:
-				return errors.New("--user takes the issuer and the subject: --user ISS --user SUB or --user ISS,SUB")
+			var err error
+			if req.User, err = userFlag(user); err != nil {
+				return err
 			}
 			if _, err := req.Target(); err != nil {
 				var oe *issuer.Error
@@ -305,6 +302,17 @@ func newRevokeCommand() *cobra.Command {
 	fl.BoolVar(&req.Disable, "disable", false, "also refuse new tokens for the target (kill switch)")
 	cf.register(cmd)
 	return cmd
+}
+
+// userFlag reads --user ISS,SUB (or --user ISS --user SUB) into a principal; nil when it was not given.
+func userFlag(user []string) (*issuer.Principal, error) {
+	switch len(user) {
+	case 0:
+		return nil, nil
+	case 2:
+		return &issuer.Principal{Issuer: user[0], Subject: user[1]}, nil
+	}
+	return nil, errors.New("--user takes the issuer and the subject: --user ISS,SUB")
 }
 
 func newTokenCommand() *cobra.Command {
@@ -442,7 +450,7 @@ func tokenRequest(cmd *cobra.Command, endpoint string, form url.Values, clientID
 		}
 		claims, _ := json.Marshal(map[string]any{"jti": fmt.Sprintf("%d", time.Now().UnixNano()), "htm": http.MethodPost,
 			"htu": endpoint, "iat": time.Now().Unix()})
-		proof, err := keys.SignWithJWK(k, claims, issuer.TypeDPoP)
+		proof, err := keys.SignWithJWK(k, claims, keys.TypeDPoP)
 		if err != nil {
 			return nil, err
 		}
@@ -499,12 +507,9 @@ func newKillSwitchCommand() *cobra.Command {
 			"With --wait, the command waits for resource servers to acknowledge and prints how many did and how long it took.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch len(user) {
-			case 0:
-			case 2:
-				req.User = &issuer.Principal{Issuer: user[0], Subject: user[1]}
-			default:
-				return errors.New("--user takes the issuer and the subject: --user ISS,SUB")
+			var err error
+			if req.User, err = userFlag(user); err != nil {
+				return err
 			}
 			if wait > 0 {
 				req.Wait, req.Expect = wait.String(), expect

@@ -101,7 +101,7 @@ func TestIssuerTokensOnTheManagementAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	proof, err := keys.SignWithJWK(k, []byte(`{"jti":"p1","htm":"POST","htu":"`+h.issuer+issuer.PathToken+`","iat":`+
-		strconv.FormatInt(time.Now().Unix(), 10)+`}`), issuer.TypeDPoP)
+		strconv.FormatInt(time.Now().Unix(), 10)+`}`), keys.TypeDPoP)
 	if err != nil {
 		t.Fatal(err)
 	}

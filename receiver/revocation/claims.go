@@ -1,30 +1,31 @@
 package revocation
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // Claims are the claims of an ssfd access token a resource server looks at (RFC 9068 plus spec/agent-auth.md
 // §2.5). The issuer package writes them; this package reads them without importing it.
 type Claims struct {
-	Issuer        string        `json:"iss"`
-	Subject       string        `json:"sub"`
-	SubjectIssuer string        `json:"sub_iss,omitempty"`
-	Audience      Audience      `json:"aud"`
-	ClientID      string        `json:"client_id"`
-	IssuedAt      int64         `json:"iat"`
-	ExpiresAt     int64         `json:"exp"`
-	NotBefore     int64         `json:"nbf,omitempty"`
-	JTI           string        `json:"jti"`
-	Scope         string        `json:"scope,omitempty"`
-	Act           *Actor        `json:"act,omitempty"`
-	SID           string        `json:"sid,omitempty"`
-	Delegation    *Delegation   `json:"dlg,omitempty"`
-	Tenant        string        `json:"tenant,omitempty"`
-	AgentClass    string        `json:"agent_class,omitempty"`
-	Cnf           *Confirmation `json:"cnf,omitempty"`
+	Issuer        string           `json:"iss"`
+	Subject       string           `json:"sub"`
+	SubjectIssuer string           `json:"sub_iss,omitempty"`
+	Audience      schemas.Audience `json:"aud"`
+	ClientID      string           `json:"client_id"`
+	IssuedAt      int64            `json:"iat"`
+	ExpiresAt     int64            `json:"exp"`
+	NotBefore     int64            `json:"nbf,omitempty"`
+	JTI           string           `json:"jti"`
+	Scope         string           `json:"scope,omitempty"`
+	Act           *Actor           `json:"act,omitempty"`
+	SID           string           `json:"sid,omitempty"`
+	Delegation    *Delegation      `json:"dlg,omitempty"`
+	Tenant        string           `json:"tenant,omitempty"`
+	AgentClass    string           `json:"agent_class,omitempty"`
+	Cnf           *Confirmation    `json:"cnf,omitempty"`
 }
 
 // Actor is an RFC 8693 act claim.
@@ -43,24 +44,6 @@ type Delegation struct {
 // Confirmation is the cnf claim of a DPoP-bound token.
 type Confirmation struct {
 	JKT string `json:"jkt,omitempty"`
-}
-
-// Audience is aud: a string or an array of strings.
-type Audience []string
-
-// UnmarshalJSON reads a string or an array of strings.
-func (a *Audience) UnmarshalJSON(data []byte) error {
-	var one string
-	if err := json.Unmarshal(data, &one); err == nil {
-		*a = Audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(data, &many); err != nil {
-		return err
-	}
-	*a = many
-	return nil
 }
 
 // Scopes returns the scope claim as a list.

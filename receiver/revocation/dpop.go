@@ -12,21 +12,6 @@ import (
 	"github.com/ssfd/ssfd/internal/keys"
 )
 
-// TypeDPoP is the typ of DPoP proofs (RFC 9449 §4.2).
-const TypeDPoP = "dpop+jwt"
-
-// DPoPAlgorithms are the algorithms accepted for DPoP proofs (spec/agent-auth.md §2.7), as the challenge says.
-var DPoPAlgorithms = []keys.Algorithm{keys.ES256, keys.EdDSA}
-
-// proofClaims are the claims of a DPoP proof a resource server checks (RFC 9449 §4.2).
-type proofClaims struct {
-	JTI      string `json:"jti"`
-	Method   string `json:"htm"`
-	URL      string `json:"htu"`
-	IssuedAt *int64 `json:"iat"`
-	ATH      string `json:"ath"`
-}
-
 // checkBinding is the cnf step of spec/agent-auth.md §2.5: a DPoP-bound token (cnf.jkt) needs the DPoP scheme
 // and a valid proof; an unbound token must not use the DPoP scheme; other confirmation methods (mTLS) are not
 // supported here and fail closed.
@@ -56,11 +41,11 @@ func (g *Guard) checkProof(jkt, token string, p presentation) *Denial {
 	default:
 		return invalidProof("send one DPoP proof")
 	}
-	payload, key, err := keys.VerifyEmbedded(p.dpop[0], TypeDPoP, DPoPAlgorithms)
+	payload, key, err := keys.VerifyEmbedded(p.dpop[0], keys.TypeDPoP, keys.DPoPAlgorithms)
 	if err != nil {
 		return invalidProof(proofReason(err))
 	}
-	var pc proofClaims
+	var pc keys.DPoPClaims
 	if json.Unmarshal(payload, &pc) != nil {
 		return invalidProof("the DPoP proof's claims are malformed")
 	}

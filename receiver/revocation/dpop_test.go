@@ -25,7 +25,7 @@ func proofFor(t testing.TB, k *keys.Key, method, htu, token string, edit func(ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	proof, err := keys.SignWithJWK(k, payload, revocation.TypeDPoP)
+	proof, err := keys.SignWithJWK(k, payload, keys.TypeDPoP)
 	if err != nil {
 		t.Fatal(err)
 	}

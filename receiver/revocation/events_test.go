@@ -103,7 +103,7 @@ func evNewSET(tb testing.TB, sub schemas.Subject, p schemas.Payload) *schemas.SE
 
 // token is the delegated access token of spec/agent-auth.md §2.5, issued before the event, changed by mod.
 func evToken(mod func(*revocation.Claims)) revocation.Token {
-	c := revocation.Claims{Issuer: evTokenIss, Subject: evUser, SubjectIssuer: evIdp, Audience: revocation.Audience{"https://tools.example.net/mcp"},
+	c := revocation.Claims{Issuer: evTokenIss, Subject: evUser, SubjectIssuer: evIdp, Audience: schemas.Audience{"https://tools.example.net/mcp"},
 		ClientID: evAgent, IssuedAt: evEventAt.Unix() - 30, ExpiresAt: evEventAt.Unix() + 270, JTI: evTokenJTI,
 		Act:        &revocation.Actor{Subject: evAgent, Act: &revocation.Actor{Subject: evPrior}},
 		SID:        evSid,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ssfd/ssfd/receiver/revocation"
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // The helpers of this file carry an idx prefix: other test files of the package are written concurrently.
@@ -76,7 +77,7 @@ func idxClaims(jti string, iat time.Time, path ...string) revocation.Claims {
 		Issuer:        idxIss,
 		Subject:       idxHuman,
 		SubjectIssuer: idxIdP,
-		Audience:      revocation.Audience{"https://tools.example.net/mcp/ledger"},
+		Audience:      schemas.Audience{"https://tools.example.net/mcp/ledger"},
 		ClientID:      idxLedger,
 		IssuedAt:      iat.Unix(),
 		ExpiresAt:     iat.Add(5 * time.Minute).Unix(),
@@ -782,7 +783,7 @@ func TestClaimsTokenOfAnIssuerToken(t *testing.T) {
 	if err := json.Unmarshal([]byte(idxIssuerJSON), &c); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.Audience, revocation.Audience{"https://tools.example.net/mcp/ledger"}) {
+	if !slices.Equal(c.Audience, schemas.Audience{"https://tools.example.net/mcp/ledger"}) {
 		t.Errorf("aud = %q", c.Audience)
 	}
 	if !slices.Equal(c.Scopes(), []string{"ledger.read", "ledger.write"}) {
@@ -832,13 +833,13 @@ func TestClaimsTokenOfAnIssuerToken(t *testing.T) {
 func TestClaimsAudienceStringOrArray(t *testing.T) {
 	for _, tc := range []struct {
 		aud  string
-		want revocation.Audience
+		want schemas.Audience
 		err  bool
 	}{
-		{`"https://a.example"`, revocation.Audience{"https://a.example"}, false},
-		{`["https://a.example","spiffe://b.example/agent"]`, revocation.Audience{"https://a.example", "spiffe://b.example/agent"}, false},
-		{`["https://a.example"]`, revocation.Audience{"https://a.example"}, false},
-		{`[]`, revocation.Audience{}, false},
+		{`"https://a.example"`, schemas.Audience{"https://a.example"}, false},
+		{`["https://a.example","spiffe://b.example/agent"]`, schemas.Audience{"https://a.example", "spiffe://b.example/agent"}, false},
+		{`["https://a.example"]`, schemas.Audience{"https://a.example"}, false},
+		{`[]`, schemas.Audience{}, false},
 		{`42`, nil, true},
 		{`{"a":1}`, nil, true},
 		{`[1]`, nil, true},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // maxTokenBytes bounds the access token a guard looks at; the issuer's tokens stay well under it (spec/agent-auth.md
@@ -91,7 +92,7 @@ func (g *Guard) verifyToken(ctx context.Context, token string, dpop bool) (*Clai
 }
 
 // forMe reports whether aud names one of the guard's audiences.
-func (g *Guard) forMe(aud Audience) bool {
+func (g *Guard) forMe(aud schemas.Audience) bool {
 	for _, a := range aud {
 		for _, mine := range g.cfg.Audiences {
 			if a == mine {
