@@ -31,6 +31,9 @@ type OpPublisher interface {
 	PublishOp(ctx context.Context, op Op) error
 }
 
+// SourceReceived marks ops the issuer applied because of a SET it received.
+const SourceReceived = "received"
+
 // outboxBatch is how many ops one outbox pass hands to the sink at most.
 const outboxBatch = 256
 
@@ -108,6 +111,9 @@ func (is *Issuer) FlushOutbox(ctx context.Context) (int, error) {
 // member of its key alone, since absent members are wildcards. Disable, enable and signing-key watermarks
 // concern no external receiver and send nothing.
 func (is *Issuer) eventsOf(ctx context.Context, op Op) []Event {
+	if op.Source == SourceReceived {
+		return nil
+	}
 	var subjects []schemas.Subject
 	switch op.Kind {
 	case OpRevokeJTI:

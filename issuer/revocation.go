@@ -86,6 +86,9 @@ type Op struct {
 	// Subject describes whom the op is about, for the CAEP event: the principal, client and actor of a token or
 	// node. Filled by the issuer when it knows them.
 	Subject *OpSubject `json:"subject,omitempty"`
+	// Source is "received" for an op the issuer applied on behalf of a SET another transmitter sent: it sends no
+	// CAEP event for it, so that an event never travels back to where it came from.
+	Source string `json:"source,omitempty"`
 	// Nodes lists the nodes this op revoked, set by the store.
 	Nodes []string `json:"nodes,omitempty"`
 }

@@ -217,6 +217,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateReceiver(bad)
 	c.validateOAuth(bad)
+	c.validateRevocation(bad)
 	return errors.Join(errs...)
 }
 

@@ -29,6 +29,22 @@ type Revocation struct {
 	CheckAudiences []string `yaml:"check_audiences"`
 	// HighRiskScopes are refused by the check API while the revocation feed is stale (fail closed).
 	HighRiskScopes []string `yaml:"high_risk_scopes"`
+	// CheckToken (or the file CheckTokenFile) is the secret the gateway sends in the X-SSFD-Check-Token header:
+	// the check API reads the client's own Authorization header, so it cannot authenticate the gateway there.
+	// Required with CheckAudiences.
+	CheckToken     string `yaml:"check_token"`
+	CheckTokenFile string `yaml:"check_token_file"`
+}
+
+// validateRevocation reports the bad fields of the revocation section.
+func (c *Config) validateRevocation(bad func(field, format string, args ...any)) {
+	r := c.Revocation
+	if len(r.CheckAudiences) > 0 && r.CheckToken == "" && r.CheckTokenFile == "" {
+		bad("revocation.check_token", "is required with check_audiences (or check_token_file): the check API must know its gateway")
+	}
+	if r.CheckToken != "" && r.CheckTokenFile != "" {
+		bad("revocation.check_token", "give check_token or check_token_file, not both")
+	}
 }
 
 // defaultOAuth returns the issuer defaults.

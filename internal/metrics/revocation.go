@@ -16,10 +16,10 @@ type RevocationSource interface {
 	Ready() bool
 }
 
-// WatchRevocation registers the revocation metrics of src (spec/agent-auth.md §5): index size, ops applied,
-// readiness and feed staleness (stale reports whether the feed is stale), and returns the histogram that
-// observes decision → applied latency.
-func (m *Metrics) WatchRevocation(src RevocationSource, stale func() bool) *prometheus.HistogramVec {
+// WatchRevocation registers the revocation metrics of src (spec/agent-auth.md §5): index size, ops applied and
+// refused (refused counts the feed's ops the index could not apply), readiness and feed staleness (stale reports
+// whether the feed is stale), and returns the histogram that observes decision → applied latency.
+func (m *Metrics) WatchRevocation(src RevocationSource, stale func() bool, refused func() int64) *prometheus.HistogramVec {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ssfd", Subsystem: "revocation", Name: name, Help: help}, f)
 	}
@@ -36,6 +36,9 @@ func (m *Metrics) WatchRevocation(src RevocationSource, stale func() bool) *prom
 		gauge("index_entries", "Live entries of the revocation index (revoked jtis, nodes and cutoffs).", func() float64 { return float64(src.Len()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "ssfd", Subsystem: "revocation", Name: "ops_applied_total",
 			Help: "Revoking ops applied to the index since start."}, func() float64 { return float64(src.Applied()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "ssfd", Subsystem: "revocation", Name: "ops_refused_total",
+			Help: "Ops of the revocation feed the index could not apply (not JSON, unknown kind): a feed it does not understand."},
+			func() float64 { return float64(refused()) }),
 		gauge("index_ready", "1 once the index was restored from the feed; checks fail closed before.", func() float64 { return boolean(src.Ready()) }),
 		gauge("feed_stale", "1 while the revocation feed is stale (NATS disconnected).", func() float64 { return boolean(stale()) }),
 		lag,

@@ -80,7 +80,9 @@ func (b *RevocationBus) Publish(ctx context.Context, tenant, opID string, op []b
 }
 
 // Follow reads both revocation streams from their start with ordered consumers and calls apply with every op,
-// one at a time, until ctx is done; caughtUp is called once, when everything stored at the start was applied.
+// one at a time, until ctx is done; caughtUp is called once, when everything stored at the start was applied (or
+// has expired from the stream meanwhile: a stream whose first message is past what was there at the start, or
+// that holds nothing, is caught up too; checked every second).
 func (b *RevocationBus) Follow(ctx context.Context, apply func(op []byte), caughtUp func()) error {
 	var mu sync.Mutex // apply is called from one goroutine at a time
 	pending := 2
@@ -90,6 +92,12 @@ func (b *RevocationBus) Follow(ctx context.Context, apply func(op []byte), caugh
 			caughtUp()
 		}
 	}
+	type started struct {
+		st     jetstream.Stream
+		last   uint64
+		caught *bool
+	}
+	var streams []started
 	var stops []func()
 	defer func() {
 		for _, s := range stops {
@@ -130,9 +138,35 @@ func (b *RevocationBus) Follow(ctx context.Context, apply func(op []byte), caugh
 			return fmt.Errorf("natsbus: follow %s: %w", name, err)
 		}
 		stops = append(stops, cc.Stop)
+		streams = append(streams, started{st: st, last: last, caught: &caught})
 	}
-	<-ctx.Done()
-	return nil
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for _, s := range streams {
+			mu.Lock()
+			waiting := !*s.caught
+			mu.Unlock()
+			if !waiting {
+				continue
+			}
+			info, err := s.st.Info(ctx)
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			if !*s.caught && (info.State.Msgs == 0 || info.State.FirstSeq > s.last) {
+				*s.caught = true
+				done()
+			}
+			mu.Unlock()
+		}
+	}
 }
 
 // Ack tells whoever waits for it that the resource server rs applied the ops (core NATS, best effort).
@@ -142,8 +176,9 @@ func (b *RevocationBus) Ack(rs string, opIDs ...string) {
 	}
 }
 
-// WatchAcks counts, from now on, the distinct resource servers that acknowledge any of the given ops. Call stop
-// when done.
+// WatchAcks counts, from now on, the distinct resource servers that acknowledged every one of the given ops. Call
+// stop when done. Acknowledgements are plain NATS messages: any client allowed to publish on
+// SubjectRevocationAcks can forge one, so the count informs, it does not prove.
 func (b *RevocationBus) WatchAcks() (count func(opIDs ...string) int, stop func(), err error) {
 	var mu sync.Mutex
 	seen := map[string]map[string]bool{} // op id → resource servers
@@ -165,13 +200,20 @@ func (b *RevocationBus) WatchAcks() (count func(opIDs ...string) int, stop func(
 	count = func(opIDs ...string) int {
 		mu.Lock()
 		defer mu.Unlock()
-		servers := map[string]bool{}
-		for _, id := range opIDs {
-			for rs := range seen[id] {
-				servers[rs] = true
+		if len(opIDs) == 0 {
+			return 0
+		}
+		n := 0
+		for rs := range seen[opIDs[0]] {
+			all := true
+			for _, id := range opIDs[1:] {
+				all = all && seen[id][rs]
+			}
+			if all {
+				n++
 			}
 		}
-		return len(servers)
+		return n
 	}
 	return count, func() { _ = sub.Unsubscribe() }, nil
 }

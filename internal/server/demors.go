@@ -74,7 +74,7 @@ func NewDemoRS(cfg DemoRSConfig, out io.Writer) (*DemoRS, error) {
 		return nil, err
 	}
 	guard, err := revocation.NewGuard(revocation.GuardConfig{Issuer: cfg.Issuer, Audiences: []string{cfg.Audience},
-		Keys: jwks, Index: d.ix})
+		Keys: jwks, Index: d.ix, PublicURL: "http://" + ln.Addr().String()})
 	if err != nil {
 		ln.Close()
 		nc.Close()
@@ -99,7 +99,7 @@ func (d *DemoRS) Addr() string { return d.ln.Addr().String() }
 
 // Run follows the revocation feed and serves until ctx is done.
 func (d *DemoRS) Run(ctx context.Context) error {
-	name := "demo-rs@" + d.Addr()
+	name := ackName("demo-rs")
 	go func() {
 		err := d.bus.Follow(ctx, func(data []byte) {
 			var op revocation.Op

@@ -53,7 +53,7 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 		if s.revBus == nil {
 			return nil
 		}
-		ops, err := revocation.OpsFromSET(d.SET)
+		ops, err := revocation.OpsFromSET(d.SET, revocation.WithNodeIssuers(s.cfg.IssuerURL()))
 		if err != nil {
 			s.log.Warn("a verified SET could not be mapped to revocation ops", "iss", d.SET.Issuer, "jti", d.SET.ID, "err", err)
 			return nil // retrying cannot help
@@ -65,6 +65,9 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 			}
 			keyOp := op.Kind == revocation.OpWatermark && op.Key.Kind == revocation.KeySigningKey
 			if err := s.revBus.Publish(ctx, op.Tenant, op.ID, data, keyOp); err != nil {
+				return err
+			}
+			if err := s.applyAtIssuer(ctx, op); err != nil {
 				return err
 			}
 		}

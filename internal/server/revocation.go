@@ -3,14 +3,21 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ssfd/ssfd/internal/config"
 	"github.com/ssfd/ssfd/internal/metrics"
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/issuer"
@@ -37,37 +44,53 @@ func (s *Server) setUpRevocation() error {
 // applied; /readyz says so) and sweeps expired entries. Each applied op is acknowledged on NATS for kill switches
 // that wait.
 func (s *Server) startRevocation(ctx context.Context) {
-	name := "ssfd@" + s.Addr()
-	lag := s.metrics.WatchRevocation(s.revIndex, func() bool { _, stale := s.feedStale(); return stale })
+	name := ackName("ssfd")
+	lag := s.metrics.WatchRevocation(s.revIndex, func() bool { _, stale := s.feedStale(); return stale }, s.revRefused.Load)
 	s.workers.Add(2)
 	go func() {
 		defer s.workers.Done()
-		err := s.revBus.Follow(ctx, func(data []byte) {
-			var op revocation.Op
-			if err := json.Unmarshal(data, &op); err != nil {
-				s.log.Warn("revocation op is not JSON; skipped", "err", err)
+		// Follow again after a failure, with backoff: the replay is idempotent, and until it catches up the index
+		// stays as it was (not ready on a first start: fail closed).
+		for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, time.Minute) {
+			err := s.follow(ctx, name, lag)
+			if err == nil || ctx.Err() != nil {
 				return
 			}
-			if err := s.revIndex.Apply(op); err != nil {
-				s.log.Warn("revocation op refused", "op_id", op.ID, "err", err)
-				return
+			s.log.Error("revocation feed stopped; following again", "err", err, "in", wait)
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
 			}
-			s.revBus.Ack(name, op.ID)
-			if revokes := op.Kind != revocation.OpDisable && op.Kind != revocation.OpEnable; revokes && !op.DecidedAt.IsZero() && s.revIndex.Ready() {
-				metrics.ObserveApplyLag(lag, "nats", time.Since(op.DecidedAt))
-			}
-		}, func() {
-			s.revIndex.SetReady()
-			s.log.Info("revocation index restored", "entries", s.revIndex.Len())
-		})
-		if err != nil {
-			s.log.Error("revocation feed stopped", "err", err)
 		}
 	}()
 	go func() {
 		defer s.workers.Done()
 		s.revIndex.RunSweeper(ctx.Done(), time.Minute)
 	}()
+}
+
+// follow applies the revocation feed to the index until ctx is done or the feed fails.
+func (s *Server) follow(ctx context.Context, name string, lag *prometheus.HistogramVec) error {
+	return s.revBus.Follow(ctx, func(data []byte) {
+		var op revocation.Op
+		if err := json.Unmarshal(data, &op); err != nil {
+			s.revRefused.Add(1)
+			s.log.Warn("revocation op is not JSON; skipped", "err", err)
+			return
+		}
+		if err := s.revIndex.Apply(op); err != nil {
+			s.revRefused.Add(1)
+			s.log.Warn("revocation op refused", "op_id", op.ID, "err", err)
+			return
+		}
+		s.revBus.Ack(name, op.ID)
+		if revokes := op.Kind != revocation.OpDisable && op.Kind != revocation.OpEnable; revokes && !op.DecidedAt.IsZero() && s.revIndex.Ready() {
+			metrics.ObserveApplyLag(lag, "nats", time.Since(op.DecidedAt))
+		}
+	}, func() {
+		s.revIndex.SetReady()
+		s.log.Info("revocation index restored", "entries", s.revIndex.Len())
+	})
 }
 
 // setUpCheckAPI mounts POST /api/v1/check (spec/agent-auth.md §3.3 item 4) when check audiences are
@@ -84,9 +107,26 @@ func (s *Server) setUpCheckAPI(e *echo.Echo) error {
 	if err != nil {
 		return err
 	}
-	e.POST(PathCheck, echo.WrapHandler(g.CheckHandler()))
+	secret, err := config.ValueOrFile(rc.CheckToken, rc.CheckTokenFile)
+	if err != nil {
+		return fmt.Errorf("server: revocation.check_token_file: %w", err)
+	}
+	want := sha256.Sum256([]byte(secret))
+	e.POST(PathCheck, echo.WrapHandler(g.CheckHandler()), func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			got := sha256.Sum256([]byte(c.Request().Header.Get(CheckTokenHeader)))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				return &transmitter.Error{Status: http.StatusUnauthorized, Code: "unauthorized",
+					Description: "send the gateway's secret in " + CheckTokenHeader}
+			}
+			return next(c)
+		}
+	})
 	return nil
 }
+
+// CheckTokenHeader carries the gateway's secret to the check API.
+const CheckTokenHeader = "X-SSFD-Check-Token"
 
 // PathCheck is the check API for gateways.
 const PathCheck = "/api/v1/check"
@@ -119,14 +159,52 @@ func (s *Server) feedStale() (string, bool) {
 	return "", false
 }
 
+// applyAtIssuer records a received op at the built-in issuer too (spec/agent-auth.md §4.2, "issuer action"): the
+// nodes it matches are revoked, so no refresh token or exchange mints from them again. The issuer sends no CAEP
+// event for it (SourceReceived), so nothing loops back to the transmitter it came from.
+func (s *Server) applyAtIssuer(ctx context.Context, op revocation.Op) error {
+	if s.issuer == nil {
+		return nil
+	}
+	_, err := s.issuer.Revoke(ctx, issuer.Op{ID: "received " + op.ID, Kind: issuer.OpKind(op.Kind), JTI: op.JTI, SID: op.SID,
+		Key: issuer.MarkKey{Kind: issuer.MarkKind(op.Key.Kind), Value: op.Key.Value}, At: op.At, ExpiresAt: op.ExpiresAt,
+		Tenant: op.Tenant, Initiator: "system", Reason: "received " + causeOf(op), Source: issuer.SourceReceived})
+	var oe *issuer.Error
+	if errors.As(err, &oe) {
+		s.log.Warn("a received revocation could not be recorded at the issuer", "op_id", op.ID, "err", err)
+		return nil // an op the issuer refuses (too long a value) cannot be helped by a retry
+	}
+	return err
+}
+
+// causeOf names the SET an op came from, for the issuer's log.
+func causeOf(op revocation.Op) string {
+	if op.Cause == nil {
+		return "revocation"
+	}
+	return op.Cause.EventType + " from " + op.Cause.Issuer
+}
+
+// ackName names this process in revocation acknowledgements: the role, the host and a random suffix, so that
+// replicas listening on the same address are counted apart.
+func ackName(role string) string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return role + "@" + host + "/" + hex.EncodeToString(b[:])
+}
+
 // RevocationIndex returns this process's revocation index.
 func (s *Server) RevocationIndex() *revocation.Index { return s.revIndex }
 
 // opPublisher publishes the issuer's ops on the revocation streams.
 type opPublisher struct{ bus *natsbus.RevocationBus }
 
-// PublishOp publishes op as JSON with its id as Nats-Msg-Id.
+// PublishOp publishes op as JSON with its id as Nats-Msg-Id. Resource servers need the target, times and
+// tenant only: the nodes a cascade revoked (which can be thousands) and the subject stay in the issuer's log, so
+// an op always fits a NATS message.
 func (p opPublisher) PublishOp(ctx context.Context, op issuer.Op) error {
+	op.Nodes, op.Subject = nil, nil
 	data, err := json.Marshal(op)
 	if err != nil {
 		return err
@@ -202,11 +280,16 @@ func (s *Server) handleKillSwitch(c echo.Context) error {
 		if errors.As(err, &oe) {
 			return transmitter.BadRequest("%s", oe.Description)
 		}
-		return fmt.Errorf("server: kill switch: %w", err)
+		s.log.Error("kill switch failed part way", "recorded", len(ops), "err", err)
+		// Say what was recorded: a disable without its watermark refuses new tokens but revokes nothing yet.
+		return c.JSON(http.StatusInternalServerError, map[string]any{"error": "server_error",
+			"error_description": "the kill switch was recorded only in part; pull it again", "ops": ops})
 	}
-	ids := make([]string, len(ops))
-	for i, op := range ops {
-		ids[i] = op.ID
+	var ids []string // acknowledgements count for the ops that revoke, not for the disable
+	for _, op := range ops {
+		if op.Kind != issuer.OpDisable {
+			ids = append(ids, op.ID)
+		}
 	}
 	resp := KillSwitchResponse{Ops: ops}
 	if wait > 0 {

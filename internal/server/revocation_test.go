@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -87,13 +89,15 @@ func tokenClaims(t *testing.T, tok string) revocation.Token {
 // TestCheckAPIAnswersForGateways: with check audiences configured, POST /api/v1/check allows a valid token and
 // denies it once its agent's kill switch was applied; bad input is a 400.
 func TestCheckAPIAnswersForGateways(t *testing.T) {
-	h := newHarness(t, func(c *config.Config) { c.Revocation.CheckAudiences = []string{"https://rs.example.org"} })
+	h := newHarness(t, func(c *config.Config) {
+		c.Revocation.CheckAudiences, c.Revocation.CheckToken = []string{"https://rs.example.org"}, "gateway-secret"
+	})
 	const agent = "spiffe://example.org/tenant/acme/agent/checked"
 	secret := h.registerClient(issuer.ClientRequest{ID: agent, Tenant: "acme", Scopes: []string{"x"}, Resources: []string{"https://rs.example.org"}})
 	_, out := h.form(issuer.PathToken, agent, secret, url.Values{"grant_type": {issuer.GrantClientCredentials}})
 	tok := out["access_token"].(string)
 	check := func() map[string]any {
-		status, _, body := h.call(http.MethodPost, server.PathCheck, "", map[string]string{"token": tok})
+		status, _, body := h.checkCall(map[string]string{"token": tok}, "gateway-secret")
 		var res map[string]any
 		if status != http.StatusOK || json.Unmarshal(body, &res) != nil {
 			t.Fatalf("check: %d %s", status, body)
@@ -109,8 +113,11 @@ func TestCheckAPIAnswersForGateways(t *testing.T) {
 	if res := check(); res["allow"] != false || res["reason"] != "token revoked" {
 		t.Fatalf("a revoked token: %v", res)
 	}
-	if status, _, body := h.call(http.MethodPost, server.PathCheck, "", "{not json"); status != http.StatusBadRequest {
+	if status, _, body := h.checkCall("{not json", "gateway-secret"); status != http.StatusBadRequest {
 		t.Fatalf("bad JSON: %d %s", status, body)
+	}
+	if status, _, body := h.checkCall(map[string]string{"token": tok}, "wrong"); status != http.StatusUnauthorized {
+		t.Fatalf("without the gateway's secret: %d %s", status, body)
 	}
 	_, _, metricsText := h.call(http.MethodGet, "/metrics", "", nil)
 	for _, want := range []string{`ssfd_revocation_check_duration_seconds_count{outcome="allow"} 1`,
@@ -150,15 +157,16 @@ func TestRevocationIndexIsRestoredAfterARestart(t *testing.T) {
 	}
 }
 
-// TestReceivedCAEPEventsReachTheIndex: a session-revoked SET from a transmitter the receiver subscribes to
-// becomes a revoke_node op on the NATS feed, and the index of a server following that feed refuses every token
-// whose dlg.path holds the session.
+// TestReceivedCAEPEventsReachTheIndex: a session-revoked SET from an identity provider the receiver subscribes
+// to names one of the IdP's sessions, not one of ssfd's nodes, so it becomes a watermark on the user on the NATS
+// feed, and the index of a server following that feed refuses the user's tokens issued before it.
 func TestReceivedCAEPEventsReachTheIndex(t *testing.T) {
 	tx := newHarness(t, fastRetries)
 	rx := newReceiverNode(t, tx, config.Registration{Name: "idp", Issuer: tx.issuer, Token: tx.token, Delivery: "poll",
 		Events: []string{"session-revoked"}})
 	rx.waitVerified()
-	below := revocation.Token{JTI: "t_below", IssuedAt: time.Now(), Path: []string{"s_upstream_root", "s_child"}}
+	below := revocation.Token{JTI: "t_below", IssuedAt: time.Now().Add(-time.Second), Path: []string{"s_ours", "s_child"},
+		Keys: []revocation.Key{{Kind: revocation.KeySubject, Value: "https://idp.example.org|u-1"}}}
 	if reason := tx.srv.RevocationIndex().Check(below); reason != "" {
 		t.Fatalf("before the event: %q", reason)
 	}
@@ -169,6 +177,77 @@ func TestReceivedCAEPEventsReachTheIndex(t *testing.T) {
 		t.Fatalf("emit: %d %s", status, body)
 	}
 	waitFor(t, "the receiver's op reached the index", func() bool {
-		return tx.srv.RevocationIndex().Check(below) == revocation.ReasonSession
+		return tx.srv.RevocationIndex().Check(below) == "revoked: sub"
 	})
+}
+
+// TestReceivedRevocationReachesTheIssuer: an identity provider's session-revoked for a user also revokes, at
+// ssfd's issuer, the session nodes of that user, so no exchange or refresh mints from them again; and the
+// issuer sends no CAEP event back for it.
+func TestReceivedRevocationReachesTheIssuer(t *testing.T) {
+	idp := newHarness(t, fastRetries)
+	h := newHarness(t, func(c *config.Config) {
+		c.Receiver.Registrations = []config.Registration{{Name: "idp", Issuer: idp.issuer, Token: idp.token, Delivery: "poll",
+			Events: []string{"session-revoked"}}}
+	})
+	waitFor(t, "the registration is verified", func() bool {
+		st := h.srv.Receiver().Statuses()
+		return len(st) == 1 && !st[0].LastVerification.IsZero()
+	})
+	const agent = "spiffe://example.org/tenant/acme/agent/assistant"
+	h.registerClient(issuer.ClientRequest{ID: agent, Tenant: "acme", Scopes: []string{"x"}, Resources: []string{"https://rs.example.org"},
+		GrantTypes: issuer.GrantTypes()})
+	status, _, body := h.call(http.MethodPost, issuer.PathSessions, h.token, issuer.SessionRequest{
+		User: issuer.Principal{Issuer: "https://idp.example.org", Subject: "u-1"}, Agent: agent, Scopes: []string{"x"},
+		Resources: []string{"https://rs.example.org"}})
+	if status != http.StatusCreated {
+		t.Fatalf("open session: %d %s", status, body)
+	}
+	var sess issuer.Session
+	if err := json.Unmarshal(body, &sess); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := h.srv.TokenIssuer().Store().Ops(t.Context(), 0, 100)
+	status, body = idp.emit(`{"event_type":"https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+		"subject":{"format":"complex","session":{"format":"opaque","id":"okta-sid-1"},"user":{"format":"iss_sub","iss":"https://idp.example.org","sub":"u-1"}},
+		"event":{"initiating_entity":"policy","reason_admin":{"en":"risk"}}}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("emit: %d %s", status, body)
+	}
+	waitFor(t, "the issuer revoked the user's session node", func() bool {
+		n, err := h.srv.TokenIssuer().Store().Node(t.Context(), sess.Node.ID)
+		return err == nil && !n.RevokedAt.IsZero()
+	})
+	if _, err := h.srv.TokenIssuer().VerifyAccessToken(t.Context(), sess.Token.AccessToken); err == nil {
+		t.Fatal("the user's token is still valid at the issuer")
+	}
+	after, _ := h.srv.TokenIssuer().Store().Ops(t.Context(), 0, 100)
+	if len(after) != len(before)+1 || after[len(after)-1].Source != issuer.SourceReceived {
+		t.Fatalf("ops at the issuer: %d before, %+v after", len(before), after)
+	}
+}
+
+// checkCall posts body to the check API with the gateway's secret.
+func (h *harness) checkCall(body any, secret string) (int, http.Header, []byte) {
+	h.t.Helper()
+	var data []byte
+	switch b := body.(type) {
+	case string:
+		data = []byte(b)
+	default:
+		data, _ = json.Marshal(b)
+	}
+	req, err := http.NewRequest(http.MethodPost, h.base+server.PathCheck, bytes.NewReader(data))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(server.CheckTokenHeader, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, out
 }

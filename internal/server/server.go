@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -70,6 +71,9 @@ type Server struct {
 	revIndex *revocation.Index
 	// issuerKeys are the issuer's access-token keys, for the check API's guard.
 	issuerKeys keys.KeySource
+	// revRefused counts revocation ops the index could not apply (not JSON, unknown kind): a feed that is not
+	// understood is reported in metrics, not silently ignored.
+	revRefused atomic.Int64
 }
 
 // New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must

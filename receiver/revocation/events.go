@@ -21,6 +21,27 @@ type SETOption func(*setConfig)
 
 type setConfig struct {
 	tokenIssuers map[string]bool // nil: every issuer
+	nodeIssuers  map[string]bool // nil: every issuer
+}
+
+// WithNodeIssuers names the transmitters whose session members name ssfd's own session nodes (ssfd's own
+// transmitter, whose SETs carry the issuer's ops). A session-revoked from any other transmitter names a session
+// of that identity provider, which no token's dlg.path holds: it is mapped by its principal instead (the user
+// watermark), and its cutoff is the SET's iat rather than its event_timestamp, so that tokens minted between the
+// event and its delivery are revoked too (over-revoking is the safe side). Without this option every
+// transmitter is taken for ssfd's own.
+func WithNodeIssuers(issuers ...string) SETOption {
+	return func(c *setConfig) {
+		c.nodeIssuers = make(map[string]bool, len(issuers))
+		for _, iss := range issuers {
+			c.nodeIssuers[iss] = true
+		}
+	}
+}
+
+// own reports whether the SET comes from a transmitter whose session members name ssfd's nodes.
+func (c setConfig) own(set *schemas.SET) bool {
+	return c.nodeIssuers == nil || c.nodeIssuers[set.Issuer]
 }
 
 // WithTokenIssuers names the token issuers whose tokens the index guards: a jwt_id subject becomes a revoke_jti
@@ -134,19 +155,25 @@ func OpsFromSET(set *schemas.SET, opts ...SETOption) ([]Op, error) {
 	for _, opt := range opts {
 		opt(&cfg)
 	}
+	if r == reachSession && !cfg.own(set) {
+		r = reachAccount // another IdP's session is not one of our nodes
+	}
 	targets := dedupe(cfg.targets(set.Subject, r))
 	if len(targets) == 0 {
 		return nil, nil
 	}
-	return buildOps(set, targets)
+	return buildOps(set, targets, cfg.own(set))
 }
 
 // buildOps stamps the targets with ids, times, tenant and cause, and validates them.
-func buildOps(set *schemas.SET, targets []Op) ([]Op, error) {
+func buildOps(set *schemas.SET, targets []Op, own bool) ([]Op, error) {
 	if set.Issuer == "" || set.ID == "" {
 		return nil, fmt.Errorf("%w: no iss or jti to derive op ids from", ErrInvalidSET)
 	}
 	at := eventTime(set)
+	if !own {
+		at = set.IssuedAt.Time() // when we learned of it: tokens minted since the event are revoked too
+	}
 	if at.IsZero() {
 		return nil, fmt.Errorf("%w: no iat", ErrInvalidSET)
 	}

@@ -462,3 +462,19 @@ func TestOpsFromSETRefusesWhatItCannotInterpret(t *testing.T) {
 		}
 	})
 }
+
+// TestOpsFromSETForeignSessionsFallBackToTheUser: a session-revoked from an identity provider names one of its
+// sessions, never one of ssfd's nodes; with WithNodeIssuers it revokes the user's tokens instead, cut at the
+// SET's iat, while ssfd's own transmitter's session members still revoke the node.
+func TestOpsFromSETForeignSessionsFallBackToTheUser(t *testing.T) {
+	set := evNewSET(t, evCplx(evMembers{schemas.RoleSession: evOpaque("okta-sid-1"), schemas.RoleUser: evIssSub()}), evRevoked())
+	foreign, err := revocation.OpsFromSET(set, revocation.WithNodeIssuers("https://ssfd.example.net"))
+	if err != nil || len(foreign) != 1 || foreign[0].Kind != revocation.OpWatermark || foreign[0].Key.Kind != revocation.KeySubject ||
+		foreign[0].Key.Value != evIdp+"|"+evUser || !foreign[0].At.Equal(set.IssuedAt.Time()) {
+		t.Fatalf("foreign session-revoked → %+v, %v", foreign, err)
+	}
+	own, err := revocation.OpsFromSET(set, revocation.WithNodeIssuers(set.Issuer))
+	if err != nil || len(own) != 1 || own[0].Kind != revocation.OpRevokeNode || own[0].SID != "okta-sid-1" {
+		t.Fatalf("own session-revoked → %+v, %v", own, err)
+	}
+}
