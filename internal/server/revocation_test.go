@@ -251,3 +251,42 @@ func (h *harness) checkCall(body any, secret string) (int, http.Header, []byte) 
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, out
 }
+
+// TestWatermarkKeysAgree: the issuer (which records watermarks and revokes nodes by key) and the resource
+// servers' index (which checks tokens by key) derive a token's keys on their own, since the two roles may not
+// import each other. For every shape of token the issuer mints they must be the same set, or a kill switch would
+// miss.
+func TestWatermarkKeysAgree(t *testing.T) {
+	cases := []issuer.Claims{
+		{Issuer: "https://as", Subject: "agent-a", ClientID: "agent-a", Tenant: "acme"},
+		{Issuer: "https://as", Subject: "u-1", SubjectIssuer: "https://idp", ClientID: "c", Tenant: "acme", AgentClass: "bp",
+			Act: &issuer.Actor{Subject: "c", Act: &issuer.Actor{Subject: "b", Act: &issuer.Actor{Subject: "a"}}}},
+		{Issuer: "https://as", Subject: "receiver", ClientID: "receiver"},
+	}
+	for i, c := range cases {
+		data, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rc revocation.Claims
+		if err := json.Unmarshal(data, &rc); err != nil {
+			t.Fatal(err)
+		}
+		fromIssuer := map[string]bool{}
+		for _, k := range c.Keys("kid-1") {
+			fromIssuer[string(k.Kind)+" "+k.Value] = true
+		}
+		fromIndex := map[string]bool{}
+		for _, k := range rc.Token("kid-1").Keys {
+			fromIndex[k.Kind+" "+k.Value] = true
+		}
+		if len(fromIssuer) != len(fromIndex) {
+			t.Fatalf("case %d: issuer keys %v, index keys %v", i, fromIssuer, fromIndex)
+		}
+		for k := range fromIssuer {
+			if !fromIndex[k] {
+				t.Fatalf("case %d: the index does not check %q (issuer %v, index %v)", i, k, fromIssuer, fromIndex)
+			}
+		}
+	}
+}
