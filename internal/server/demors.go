@@ -74,7 +74,13 @@ func NewDemoRS(cfg DemoRSConfig, out io.Writer) (*DemoRS, error) {
 		return nil, err
 	}
 	guard, err := revocation.NewGuard(revocation.GuardConfig{Issuer: cfg.Issuer, Audiences: []string{cfg.Audience},
-		Keys: jwks, Index: d.ix, PublicURL: "http://" + ln.Addr().String()})
+		Keys: jwks, Index: d.ix, PublicURL: "http://" + ln.Addr().String(),
+		Stale: func() (string, bool) {
+			if !nc.IsConnected() {
+				return "NATS is disconnected", true
+			}
+			return heartbeatStale(d.ix)
+		}})
 	if err != nil {
 		ln.Close()
 		nc.Close()
@@ -103,7 +109,7 @@ func (d *DemoRS) Run(ctx context.Context) error {
 	go func() {
 		err := d.bus.Follow(ctx, func(data []byte) {
 			var op revocation.Op
-			if json.Unmarshal(data, &op) != nil || d.ix.Apply(op) != nil {
+			if json.Unmarshal(data, &op) != nil || d.ix.Apply(op) != nil || op.Kind == revocation.OpHeartbeat {
 				return
 			}
 			d.bus.Ack(name, op.ID)

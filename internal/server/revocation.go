@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -67,6 +68,50 @@ func (s *Server) startRevocation(ctx context.Context) {
 		defer s.workers.Done()
 		s.revIndex.RunSweeper(ctx.Done(), time.Minute)
 	}()
+	if s.issuer != nil {
+		s.workers.Add(1)
+		go func() {
+			defer s.workers.Done()
+			s.publishHeartbeats(ctx, name)
+		}()
+	}
+}
+
+// The heartbeat of the revocation feed: the issuer's process publishes one every HeartbeatInterval, and a
+// resource server that saw one takes the feed for stale once the newest is older than HeartbeatStale.
+const (
+	HeartbeatInterval = 5 * time.Second
+	HeartbeatStale    = 30 * time.Second
+)
+
+// publishHeartbeats puts a heartbeat op on the feed now and every HeartbeatInterval until ctx is done.
+func (s *Server) publishHeartbeats(ctx context.Context, name string) {
+	t := time.NewTicker(HeartbeatInterval)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		op := revocation.Op{ID: "heartbeat " + name + " " + strconv.FormatInt(now.UnixNano(), 10), Kind: revocation.OpHeartbeat,
+			At: now, ExpiresAt: now.Add(time.Minute)}
+		if data, err := json.Marshal(op); err == nil {
+			if err := s.revBus.Publish(ctx, "", op.ID, data, false); err != nil && ctx.Err() == nil {
+				s.log.Warn("revocation heartbeat not published", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// heartbeatStale reports a feed whose heartbeats stopped, once one was seen.
+func heartbeatStale(ix *revocation.Index) (string, bool) {
+	hb := ix.LastHeartbeat()
+	if hb.IsZero() || time.Since(hb) <= HeartbeatStale {
+		return "", false
+	}
+	return fmt.Sprintf("no heartbeat on the revocation feed for %s", time.Since(hb).Round(time.Second)), true
 }
 
 // follow applies the revocation feed to the index until ctx is done or the feed fails.
@@ -81,6 +126,9 @@ func (s *Server) follow(ctx context.Context, name string, lag *prometheus.Histog
 		if err := s.revIndex.Apply(op); err != nil {
 			s.revRefused.Add(1)
 			s.log.Warn("revocation op refused", "op_id", op.ID, "err", err)
+			return
+		}
+		if op.Kind == revocation.OpHeartbeat {
 			return
 		}
 		s.revBus.Ack(name, op.ID)
@@ -137,6 +185,11 @@ const PathCheck = "/api/v1/check"
 func (s *Server) feedStale() (string, bool) {
 	if !s.nc.IsConnected() {
 		return "NATS is disconnected", true
+	}
+	if s.revIndex != nil {
+		if reason, stale := heartbeatStale(s.revIndex); stale {
+			return reason, true
+		}
 	}
 	if s.rcv == nil {
 		return "", false

@@ -290,3 +290,14 @@ func TestWatermarkKeysAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationFeedHeartbeat: the issuer's process puts heartbeats on the feed, its index sees them, and
+// /readyz reports the feed fresh.
+func TestRevocationFeedHeartbeat(t *testing.T) {
+	h := newHarness(t)
+	waitFor(t, "a heartbeat arrived", func() bool { return !h.srv.RevocationIndex().LastHeartbeat().IsZero() })
+	status, _, body := h.call(http.MethodGet, "/readyz", "", nil)
+	if status != http.StatusOK || !strings.Contains(string(body), `"revocation_feed":"ok"`) || !strings.Contains(string(body), `"revocation_index":"ok"`) {
+		t.Fatalf("/readyz: %d %s", status, body)
+	}
+}

@@ -71,6 +71,7 @@ type Index struct {
 	filter atomic.Pointer[filter]
 	next   atomic.Pointer[filter] // the filter a sweep is building, which Apply fills too
 	size   atomic.Int64
+	beat   atomic.Int64 // unix nanoseconds of the newest heartbeat
 	ready  atomic.Bool
 	ops    atomic.Int64
 	sweep  sync.Mutex // one sweep at a time
@@ -112,6 +113,9 @@ func (ix *Index) Apply(op Op) error {
 		ix.put(tableNode, op.SID, op.At.Unix(), exp.Unix())
 	case OpWatermark:
 		ix.put(tableOf(op.Key.Kind), op.Key.Value, op.At.Unix(), exp.Unix())
+	case OpHeartbeat:
+		raise(&ix.beat, op.At.UnixNano())
+		return nil
 	default:
 		return nil // disable and enable concern issuance only
 	}
@@ -249,6 +253,14 @@ func (ix *Index) SetReady() {
 
 // Ready reports whether the index was restored.
 func (ix *Index) Ready() bool { return ix.ready.Load() }
+
+// LastHeartbeat returns the time of the newest heartbeat op applied, zero when none was.
+func (ix *Index) LastHeartbeat() time.Time {
+	if n := ix.beat.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // Len returns the number of live entries.
 func (ix *Index) Len() int { return int(ix.size.Load()) }

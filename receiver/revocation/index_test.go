@@ -899,3 +899,20 @@ func TestClaimsTokenOfShallowTokens(t *testing.T) {
 		t.Errorf("actor keys = %q", actors)
 	}
 }
+
+// TestIndexHeartbeat: heartbeats revoke nothing and keep the newest time, whatever the arrival order.
+func TestIndexHeartbeat(t *testing.T) {
+	ix := idxReady(t)
+	if !ix.LastHeartbeat().IsZero() {
+		t.Fatal("a heartbeat before any was applied")
+	}
+	for _, at := range []time.Time{idxSec(20), idxSec(10)} {
+		idxApply(t, ix, revocation.Op{ID: idxID(), Kind: revocation.OpHeartbeat, At: at})
+	}
+	if got := ix.LastHeartbeat(); !got.Equal(idxSec(20)) {
+		t.Fatalf("LastHeartbeat = %v, want %v", got, idxSec(20))
+	}
+	if ix.Len() != 0 || ix.Applied() != 0 {
+		t.Fatalf("a heartbeat changed the index: Len %d, Applied %d", ix.Len(), ix.Applied())
+	}
+}

@@ -14,6 +14,9 @@ const (
 	OpWatermark  = "watermark"
 	OpDisable    = "disable"
 	OpEnable     = "enable"
+	// OpHeartbeat revokes nothing: ssfd publishes one on the feed every few seconds, so that a resource server
+	// can tell a quiet feed from a broken one (spec/agent-auth.md §3.5).
+	OpHeartbeat = "heartbeat"
 )
 
 // The watermark key kinds: what an issued-before cutoff is keyed by.
@@ -87,7 +90,7 @@ func (op Op) Validate() error {
 		if op.Key.Value == "" {
 			return fmt.Errorf("%w: watermark without a value", ErrInvalidOp)
 		}
-	case OpDisable, OpEnable:
+	case OpDisable, OpEnable, OpHeartbeat:
 	default:
 		return fmt.Errorf("%w: kind %q", ErrInvalidOp, op.Kind)
 	}
