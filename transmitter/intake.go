@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/ssfd/ssfd/internal/telemetry"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
 )
@@ -182,6 +183,15 @@ func (t *Transmitter) Emit(ctx context.Context, events []Event) ([]Accepted, err
 		acc := &out[jobs[i].event]
 		acc.SETs = append(acc.SETs, QueuedSET{StreamID: string(it.Stream), JTI: it.JTI})
 		perMethod[jobs[i].stream.Config.Delivery.Method]++
+	}
+	if telemetry.Enabled() {
+		for i, ev := range events {
+			ectx, end := telemetry.StartEvent(ctx, out[i].Txn, string(ev.Event.Type))
+			for _, q := range out[i].SETs {
+				telemetry.Queued(ectx, q.StreamID, q.JTI)
+			}
+			defer end() // the span covers the durable enqueue below
+		}
 	}
 	if err := t.enqueue(ctx, items); err != nil {
 		return nil, err

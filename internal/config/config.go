@@ -66,6 +66,8 @@ type Config struct {
 	OAuth OAuth `yaml:"oauth"`
 	// Revocation configures the check API of resource servers' gateways.
 	Revocation Revocation `yaml:"revocation"`
+	// Tracing configures OpenTelemetry tracing.
+	Tracing Tracing `yaml:"tracing"`
 	// ReceiverOnly runs the receiver role alone, without the transmitter's endpoints (ssfd receive).
 	ReceiverOnly bool `yaml:"-"`
 }
@@ -96,6 +98,7 @@ func Default() Config {
 		PushRetryMax:            5 * time.Minute,
 		Receiver:                Receiver{ReplayWindow: 7 * 24 * time.Hour, NATSSink: true},
 		OAuth:                   defaultOAuth(),
+		Tracing:                 Tracing{SampleRatio: 1},
 	}
 }
 
@@ -218,6 +221,7 @@ func (c *Config) Validate() error {
 	c.validateReceiver(bad)
 	c.validateOAuth(bad)
 	c.validateRevocation(bad)
+	c.validateTracing(bad)
 	return errors.Join(errs...)
 }
 

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"net/url"
+	"time"
+)
 
 // OAuth configures the built-in token issuer (spec/agent-auth.md §2). Its issuer identifier is the server's
 // issuer URL; its endpoints live under /oauth/.
@@ -44,6 +47,30 @@ func (c *Config) validateRevocation(bad func(field, format string, args ...any))
 	}
 	if r.CheckToken != "" && r.CheckTokenFile != "" {
 		bad("revocation.check_token", "give check_token or check_token_file, not both")
+	}
+}
+
+// Tracing configures the optional OpenTelemetry tracing (off by default).
+type Tracing struct {
+	// Enabled turns tracing on.
+	Enabled bool `yaml:"enabled"`
+	// Endpoint is the OTLP/HTTP traces URL of a collector, such as http://otel-collector:4318/v1/traces.
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of events traced, 0 to 1 (default 1): an event is traced whole or not at all.
+	SampleRatio float64 `yaml:"sample_ratio"`
+}
+
+// validateTracing reports the bad fields of the tracing section.
+func (c *Config) validateTracing(bad func(field, format string, args ...any)) {
+	t := c.Tracing
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		bad("tracing.sample_ratio", "%v must be between 0 and 1", t.SampleRatio)
+	}
+	if !t.Enabled {
+		return
+	}
+	if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("tracing.endpoint", "%q must be the http(s) URL of an OTLP/HTTP collector, such as http://otel-collector:4318/v1/traces", t.Endpoint)
 	}
 }
 

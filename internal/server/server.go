@@ -27,6 +27,7 @@ import (
 	"github.com/ssfd/ssfd/internal/keys"
 	"github.com/ssfd/ssfd/internal/metrics"
 	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/internal/telemetry"
 	"github.com/ssfd/ssfd/issuer"
 	"github.com/ssfd/ssfd/receiver"
 	"github.com/ssfd/ssfd/receiver/revocation"
@@ -74,6 +75,8 @@ type Server struct {
 	// revRefused counts revocation ops the index could not apply (not JSON, unknown kind): a feed that is not
 	// understood is reported in metrics, not silently ignored.
 	revRefused atomic.Int64
+	// stopTracing flushes and stops the span exporter; nil without tracing.
+	stopTracing func(context.Context) error
 }
 
 // New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must
@@ -87,6 +90,11 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data directory: %w", err)
+	}
+	if cfg.Tracing.Enabled {
+		if s.stopTracing, err = telemetry.Setup(context.Background(), cfg.Tracing.Endpoint, cfg.Tracing.SampleRatio, "ssfd"); err != nil {
+			return nil, err
+		}
 	}
 	if s.db, err = bolt.Open(filepath.Join(cfg.DataDir, "ssfd.db")); err != nil {
 		return nil, err
@@ -401,6 +409,13 @@ func (s *Server) close() {
 	if s.db != nil {
 		if err := s.db.Close(); err != nil {
 			s.log.Error("close storage", "err", err)
+		}
+	}
+	if s.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.stopTracing(ctx); err != nil {
+			s.log.Warn("flush traces", "err", err)
 		}
 	}
 }

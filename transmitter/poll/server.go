@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ssfd/ssfd/internal/telemetry"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
 	"github.com/ssfd/ssfd/transmitter"
@@ -137,6 +138,7 @@ func (s *Server) collect(ctx context.Context, p transmitter.Principal, id stream
 	}
 	for _, it := range items {
 		resp.Sets[it.JTI] = it.SET
+		telemetry.Delivery(ctx, "poll", string(id), it.JTI, it.SET, "served")
 	}
 	resp.MoreAvailable = more
 	return resp, nil

@@ -1,11 +1,13 @@
 package push
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"time"
 
+	"github.com/ssfd/ssfd/internal/telemetry"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
 	"github.com/ssfd/ssfd/transmitter"
@@ -201,6 +203,10 @@ func (m *Manager) deliver(ctx context.Context, s *streams.Stream, it streams.Ite
 	out := m.sender.Send(ctx, s.Config.Delivery, it.SET)
 	<-m.slots
 	took := time.Since(start)
+	if telemetry.Enabled() {
+		outcome := map[Result]string{Delivered: "delivered", Permanent: "refused"}[out.Result]
+		telemetry.Delivery(ctx, "push", string(s.ID()), it.JTI, it.SET, cmp.Or(outcome, "retry"))
+	}
 	// Settle with a context that outlives shutdown: the push happened, its outcome must be recorded.
 	settle := context.WithoutCancel(ctx)
 	switch out.Result {

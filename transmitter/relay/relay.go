@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ssfd/ssfd/internal/telemetry"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
 	"github.com/ssfd/ssfd/transmitter"
@@ -111,6 +112,9 @@ func (r *Relay) round(ctx context.Context, id streams.ID, backoff *time.Duration
 		jtis[i] = it.JTI
 	}
 	r.obs.SETsDelivered(schemas.DeliveryNATS, len(items))
+	for _, it := range items {
+		telemetry.Delivery(ctx, "nats", string(id), it.JTI, it.SET, "delivered")
+	}
 	if err := r.queue.Ack(context.WithoutCancel(ctx), id, jtis); err != nil {
 		r.log.Error("acknowledge relayed SETs", "stream_id", id, "err", err)
 		return *backoff, false
