@@ -12,17 +12,12 @@ import (
 	"time"
 )
 
-// TestTourKillSwitchRefusesTheTokenAtTheDemoRS: the README's steps 18–20 — a demo resource server accepts an
-// agent token, the kill switch is acknowledged by both resource servers, and the token is then refused with 401
-// "token revoked", the demo resource server printing the propagation time.
-func TestTourKillSwitchRefusesTheTokenAtTheDemoRS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts server processes")
-	}
-	dir := t.TempDir()
-	srv := startChild(t, dir, "127.0.0.1:0")
-	common := []string{"--url", srv.url, "--token-file", filepath.Join(dir, "admin.token")}
-	natsURL := natsOf(t, srv)
+// tourKillSwitch: the README's steps 18–20 — a demo resource server accepts an agent token, the kill switch is
+// acknowledged by both resource servers, and the token is then refused with 401 "token revoked", the demo resource
+// server printing the propagation time.
+func tourKillSwitch(t *testing.T, srv *child, dir string, common []string) {
+	t.Helper()
+	natsURL := srv.natsURL(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -104,16 +99,4 @@ func waitLine(t *testing.T, lines <-chan string, s string) {
 			t.Fatalf("demo-rs did not print %q within 10s", s)
 		}
 	}
-}
-
-// natsOf reads the embedded NATS URL from the child's banner.
-func natsOf(t *testing.T, c *child) string {
-	t.Helper()
-	const label = "embedded NATS"
-	out := c.logs.String()
-	i := strings.Index(out, label)
-	if i < 0 {
-		t.Fatalf("no NATS URL in the banner:\n%s", out)
-	}
-	return strings.Fields(out[i+len(label):])[0]
 }

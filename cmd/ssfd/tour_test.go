@@ -122,14 +122,39 @@ func startTool(t *testing.T, args ...string) *syncBuffer {
 	return out
 }
 
-// TestTourSeesSETsArriveOverPushAndNATS: the README's push and NATS steps, with the sink and follow tools.
-func TestTourSeesSETsArriveOverPushAndNATS(t *testing.T) {
+// TestReadmeTour drives the README's tour against one real `ssfd serve --dev`: a poll stream, an emit and its
+// poll (steps 2–4), push and NATS delivery seen by the sink and follow tools (7–9), and an agent token refused by
+// the demo resource server once its kill switch is pulled (18–20). Steps 13–17 (the issuer's CLI) are driven by
+// TestIssuerCommandsAgainstARealServer, the receiver's (10–12) by the receiver tests.
+func TestReadmeTour(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
 	dir := t.TempDir()
 	srv := startChild(t, dir, "127.0.0.1:0")
 	common := []string{"--url", srv.url, "--token-file", filepath.Join(dir, "admin.token")}
+	code, out, errOut := runCLI(t, "", append([]string{"stream", "create", "--description", "my first stream"}, common...)...)
+	var pollStream struct {
+		StreamID string `json:"stream_id"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &pollStream) != nil {
+		t.Fatalf("stream create: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", append([]string{"emit", "--type", "session-revoked", "--subject", `{"format":"email","email":"ada@example.com"}`,
+		"--event", `{"initiating_entity":"admin","reason_admin":{"en":"laptop stolen"}}`}, common...)...); code != 0 {
+		t.Fatalf("emit: %s", errOut)
+	}
+	if code, out, errOut := runCLI(t, "", append([]string{"poll", "--stream", pollStream.StreamID, "--ack"}, common...)...); code != 0 ||
+		!strings.Contains(out, "laptop stolen") {
+		t.Fatalf("poll: %d %s %s", code, out, errOut)
+	}
+	tourPushAndNATS(t, srv, common)
+	tourKillSwitch(t, srv, dir, common)
+}
+
+// tourPushAndNATS: the README's push and NATS steps, with the sink and follow tools.
+func tourPushAndNATS(t *testing.T, srv *child, common []string) {
+	t.Helper()
 	sink := startTool(t, "sink", "--addr", "127.0.0.1:0", "--auth", "Bearer sink-secret",
 		"--jwks", srv.url+"/jwks.json", "--iss", srv.url, "--aud", "admin")
 	waitFor(t, "the sink listens", srv, func() bool { return strings.Contains(sink.String(), "listening on http://") })
