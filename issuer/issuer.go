@@ -122,9 +122,6 @@ func WithReservedClientIDs(ids ...string) Option {
 	return func(is *Issuer) { is.reserved = append(is.reserved, ids...) }
 }
 
-// WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option { return func(is *Issuer) { is.now = now } }
-
 // New returns an issuer at issuerURL (an absolute URL without query or fragment) over store, signing with
 // signer.
 func New(issuerURL string, store Store, signer Signer, opts ...Option) (*Issuer, error) {

@@ -56,8 +56,9 @@ func (is *Issuer) Revoke(ctx context.Context, op Op) (Op, error) {
 			is.log.Warn("revocation op not published yet; the outbox will retry", "op_id", done.ID, "err", err)
 		}
 	}
-	is.log.Info("revocation applied", "op_id", done.ID, "kind", done.Kind, "key", done.Key.String(), "sid", done.SID,
-		"nodes", len(done.Nodes))
+	// The key's value can name a person (iss|sub): info says what kind of op it was, debug says whom.
+	is.log.Info("revocation applied", "op_id", done.ID, "kind", done.Kind, "key_kind", done.Key.Kind, "nodes", len(done.Nodes))
+	is.log.Debug("revocation applied", "op_id", done.ID, "key", done.Key.String(), "sid", done.SID)
 	is.kickOutbox()
 	return done, nil
 }

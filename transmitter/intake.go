@@ -164,18 +164,26 @@ func (t *Transmitter) Emit(ctx context.Context, events []Event) ([]Accepted, err
 	}
 	var jobs []sealJob
 	out := make([]Accepted, len(events))
+	var spans []eventSpan // with tracing on: one per event, from routing to the durable enqueue
 	for i, ev := range events {
 		txn := ev.Txn
 		if txn == "" {
 			txn = newJTI()
 		}
 		out[i] = Accepted{Txn: txn, SETs: []QueuedSET{}}
+		if telemetry.Enabled() {
+			sctx, end := telemetry.StartEvent(ctx, txn, string(ev.Event.Type))
+			spans = append(spans, eventSpan{sctx, end})
+		}
 		for _, s := range t.match(table, ev.Event.Type, ev.Subject) {
 			jobs = append(jobs, sealJob{event: i, stream: s, subject: ev.Subject, payload: ev.Event, txn: txn})
 		}
 	}
 	items, err := t.sealAll(jobs)
 	if err != nil {
+		for _, sc := range spans {
+			sc.end(err)
+		}
 		return nil, err
 	}
 	perMethod := map[schemas.DeliveryMethod]int{}
@@ -184,22 +192,28 @@ func (t *Transmitter) Emit(ctx context.Context, events []Event) ([]Accepted, err
 		acc.SETs = append(acc.SETs, QueuedSET{StreamID: string(it.Stream), JTI: it.JTI})
 		perMethod[jobs[i].stream.Config.Delivery.Method]++
 	}
-	if telemetry.Enabled() {
-		for i, ev := range events {
-			ectx, end := telemetry.StartEvent(ctx, out[i].Txn, string(ev.Event.Type))
+	err = t.enqueue(ctx, items)
+	for i, sc := range spans {
+		if err == nil {
 			for _, q := range out[i].SETs {
-				telemetry.Queued(ectx, q.StreamID, q.JTI)
+				telemetry.Queued(sc.ctx, q.StreamID, q.JTI)
 			}
-			defer end() // the span covers the durable enqueue below
 		}
+		sc.end(err)
 	}
-	if err := t.enqueue(ctx, items); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	for m, n := range perMethod {
 		t.observer.SETsQueued(m, n)
 	}
 	return out, nil
+}
+
+// eventSpan is the intake span of one event.
+type eventSpan struct {
+	ctx context.Context
+	end func(error)
 }
 
 // sealJob is one SET to build: an event for a stream.

@@ -543,7 +543,7 @@ func newKillSwitchCommand() *cobra.Command {
 	fl.StringVar(&req.KeyID, "kid", "", "every token signed by an access-token key (the issuer rotates at once)")
 	fl.StringVar(&req.Reason, "reason", "", "why, for logs and the CAEP event's reason_admin")
 	fl.DurationVar(&wait, "wait", 0, "wait up to this long for resource servers to acknowledge (at most 1m)")
-	fl.IntVar(&expect, "expect", 1, "with --wait, stop waiting once this many resource servers acknowledged")
+	fl.IntVar(&expect, "expect", 0, "with --wait, stop waiting once this many resource servers acknowledged (0: wait the whole time)")
 	cf.register(cmd)
 	return cmd
 }

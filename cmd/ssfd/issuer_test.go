@@ -130,7 +130,7 @@ func TestIssuerCommandsAgainstARealServer(t *testing.T) {
 	if strings.Count(out, "[active]") != 1 || strings.Count(out, "revoked ") != 2 {
 		t.Fatalf("tree after revoking A's node:\n%s", out)
 	}
-	code, out, errOut = runCLI(t, "", append([]string{"killswitch", "--agent", b, "--reason", "test", "--wait", "10s"}, common...)...)
+	code, out, errOut = runCLI(t, "", append([]string{"killswitch", "--agent", b, "--reason", "test", "--wait", "10s", "--expect", "1"}, common...)...)
 	if code != 0 || !strings.Contains(out, "watermark actor:"+b) || !strings.Contains(out, "acknowledged by 1 resource server(s)") {
 		t.Fatalf("killswitch: %d %s %s", code, out, errOut)
 	}

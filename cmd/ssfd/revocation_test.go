@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -18,13 +17,7 @@ import (
 func tourKillSwitch(t *testing.T, srv *child, dir string, common []string) {
 	t.Helper()
 	natsURL := srv.natsURL(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rsAddr := ln.Addr().String()
-	ln.Close()
-	rs := exec.Command(srv.cmd.Path, "demo-rs", "--addr", rsAddr, "--issuer", srv.url, "--audience", "https://demo.example.org",
+	rs := exec.Command(srv.cmd.Path, "demo-rs", "--addr", "127.0.0.1:0", "--issuer", srv.url, "--audience", "https://demo.example.org",
 		"--nats-url", natsURL)
 	rs.Env = append(srv.cmd.Env, "SSFD_TEST_MAIN=1")
 	out, err := rs.StdoutPipe()
@@ -35,15 +28,32 @@ func tourKillSwitch(t *testing.T, srv *child, dir string, common []string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rs.Process.Kill(); _ = rs.Wait() })
-	lines := make(chan string, 100)
+	lines := make(chan string, 1000)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			default: // nobody reads any more; keep draining the pipe
+			}
 		}
 		close(lines)
 	}()
-	waitLine(t, lines, "revocation index restored")
+	const banner = "demo resource server on http://"
+	first := waitLine(t, lines, banner)
+	rsAddr := strings.TrimSuffix(strings.Fields(first[strings.Index(first, banner)+len(banner):])[0], "/invoices")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) { // restored: /healthz 200
+		resp, err := http.Get("http://" + rsAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("demo-rs did not restore its revocation index within 10s")
+		}
+	}
 
 	const agent = "spiffe://example.org/tenant/acme/agent/reporter"
 	secret := filepath.Join(dir, "c.secret")
@@ -82,8 +92,8 @@ func tourKillSwitch(t *testing.T, srv *child, dir string, common []string) {
 	waitLine(t, lines, "refused a revoked token: 401")
 }
 
-// waitLine waits (at most 10 s) for a line of the demo resource server containing s.
-func waitLine(t *testing.T, lines <-chan string, s string) {
+// waitLine waits (at most 10 s) for a line of the demo resource server containing s and returns it.
+func waitLine(t *testing.T, lines <-chan string, s string) string {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -93,7 +103,7 @@ func waitLine(t *testing.T, lines <-chan string, s string) {
 				t.Fatalf("demo-rs stopped before printing %q", s)
 			}
 			if strings.Contains(l, s) {
-				return
+				return l
 			}
 		case <-deadline:
 			t.Fatalf("demo-rs did not print %q within 10s", s)

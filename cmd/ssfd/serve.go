@@ -76,6 +76,7 @@ func newRunCommand(use, short, long string, receiverOnly bool) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			cfg.Version = version
 			return server.Run(ctx, cfg, cfg.Logger(cmd.ErrOrStderr()), cmd.OutOrStdout())
 		},
 	}

@@ -68,6 +68,8 @@ type Config struct {
 	Revocation Revocation `yaml:"revocation"`
 	// Tracing configures OpenTelemetry tracing.
 	Tracing Tracing `yaml:"tracing"`
+	// Version is the binary's version, for telemetry; set by the command, not configurable.
+	Version string `yaml:"-"`
 	// ReceiverOnly runs the receiver role alone, without the transmitter's endpoints (ssfd receive).
 	ReceiverOnly bool `yaml:"-"`
 }

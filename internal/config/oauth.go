@@ -42,6 +42,9 @@ type Revocation struct {
 // validateRevocation reports the bad fields of the revocation section.
 func (c *Config) validateRevocation(bad func(field, format string, args ...any)) {
 	r := c.Revocation
+	if len(r.CheckAudiences) > 0 && c.OAuth.Disabled {
+		bad("revocation.check_audiences", "the check API checks the built-in issuer's tokens; it needs oauth.disabled: false")
+	}
 	if len(r.CheckAudiences) > 0 && r.CheckToken == "" && r.CheckTokenFile == "" {
 		bad("revocation.check_token", "is required with check_audiences (or check_token_file): the check API must know its gateway")
 	}
@@ -83,6 +86,9 @@ func defaultOAuth() OAuth {
 // validateOAuth reports every bad field of the issuer section.
 func (c *Config) validateOAuth(bad func(field, format string, args ...any)) {
 	o := c.OAuth
+	if o.Disabled {
+		return
+	}
 	if o.AccessTokenTTL < 10*time.Second || o.AccessTokenTTL > 15*time.Minute {
 		bad("oauth.access_token_ttl", "%s must be between 10s and 15m (it bounds how long revocations are kept)", o.AccessTokenTTL)
 	}

@@ -95,7 +95,8 @@ func NewDemoRS(cfg DemoRSConfig, out io.Writer) (*DemoRS, error) {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	d.close = nc.Close
 	return d, nil
 }
@@ -103,34 +104,24 @@ func NewDemoRS(cfg DemoRSConfig, out io.Writer) (*DemoRS, error) {
 // Addr returns the address it listens on.
 func (d *DemoRS) Addr() string { return d.ln.Addr().String() }
 
-// Run follows the revocation feed and serves until ctx is done.
+// Run follows the revocation feed and serves until ctx is done; it returns once everything it started stopped.
 func (d *DemoRS) Run(ctx context.Context) error {
+	defer d.close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	name := ackName("demo-rs")
-	go func() {
-		err := d.bus.Follow(ctx, func(data []byte) {
-			var op revocation.Op
-			if json.Unmarshal(data, &op) != nil || d.ix.Apply(op) != nil || op.Kind == revocation.OpHeartbeat {
-				return
-			}
-			d.bus.Ack(name, op.ID)
-			if op.Kind == revocation.OpDisable || op.Kind == revocation.OpEnable || op.DecidedAt.IsZero() || !d.ix.Ready() {
-				return
-			}
-			d.outMu.Lock()
-			d.last = op.DecidedAt
-			fmt.Fprintf(d.out, "revocation %s (%s %s%s%s) applied %.2f ms after the decision\n", op.ID, op.Kind,
-				op.Key.Kind, op.Key.Value, op.SID+op.JTI, ms(time.Since(op.DecidedAt)))
-			d.outMu.Unlock()
-		}, func() {
-			d.ix.SetReady()
-			fmt.Fprintf(d.out, "revocation index restored (%d entries)\n", d.ix.Len())
-		})
-		if err != nil {
-			fmt.Fprintf(d.out, "revocation feed stopped: %v\n", err)
-		}
-	}()
-	go d.ix.RunSweeper(ctx.Done(), time.Minute)
-	fmt.Fprintf(d.out, "demo resource server on http://%s/invoices (audience %s, issuer %s)\n", d.Addr(), d.cfg.Audience, d.cfg.Issuer)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		followWithRetry(ctx, func(ctx context.Context) error {
+			return d.bus.Follow(ctx, func(data []byte) { d.apply(name, data) }, d.restored)
+		},
+			func(err error, wait time.Duration) {
+				d.printf("revocation feed stopped (%v); following again in %s\n", err, wait)
+			})
+	})
+	wg.Go(func() { d.ix.RunSweeper(ctx.Done(), time.Minute) })
+	d.printf("demo resource server on http://%s/invoices (audience %s, issuer %s)\n", d.Addr(), d.cfg.Audience, d.cfg.Issuer)
 	errc := make(chan error, 1)
 	go func() { errc <- d.srv.Serve(d.ln) }()
 	select {
@@ -140,8 +131,36 @@ func (d *DemoRS) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	defer d.close()
 	return d.srv.Shutdown(sctx)
+}
+
+// apply applies one op of the feed, prints how long after the decision it arrived, then acknowledges it (so that
+// a kill switch waiting for acknowledgements returns only after the line is printed).
+func (d *DemoRS) apply(name string, data []byte) {
+	var op revocation.Op
+	if json.Unmarshal(data, &op) != nil || d.ix.Apply(op) != nil || op.Kind == revocation.OpHeartbeat {
+		return
+	}
+	if op.Kind != revocation.OpDisable && op.Kind != revocation.OpEnable && !op.DecidedAt.IsZero() && d.ix.Ready() {
+		d.outMu.Lock()
+		d.last = op.DecidedAt
+		fmt.Fprintf(d.out, "revocation %s (%s %s%s%s) applied %.2f ms after the decision\n", op.ID, op.Kind,
+			op.Key.Kind, op.Key.Value, op.SID+op.JTI, ms(time.Since(op.DecidedAt)))
+		d.outMu.Unlock()
+	}
+	d.bus.Ack(name, op.ID)
+}
+
+// restored marks the index ready once the feed's stored ops are applied.
+func (d *DemoRS) restored() {
+	d.ix.SetReady()
+	d.printf("revocation index restored (%d entries)\n", d.ix.Len())
+}
+
+func (d *DemoRS) printf(format string, args ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	fmt.Fprintf(d.out, format, args...)
 }
 
 func (d *DemoRS) invoices(w http.ResponseWriter, r *http.Request) {

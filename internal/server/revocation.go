@@ -50,19 +50,10 @@ func (s *Server) startRevocation(ctx context.Context) {
 	s.workers.Add(2)
 	go func() {
 		defer s.workers.Done()
-		// Follow again after a failure, with backoff: the replay is idempotent, and until it catches up the index
-		// stays as it was (not ready on a first start: fail closed).
-		for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, time.Minute) {
-			err := s.follow(ctx, name, lag)
-			if err == nil || ctx.Err() != nil {
-				return
-			}
-			s.log.Error("revocation feed stopped; following again", "err", err, "in", wait)
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
-		}
+		followWithRetry(ctx, func(ctx context.Context) error { return s.follow(ctx, name, lag) },
+			func(err error, wait time.Duration) {
+				s.log.Error("revocation feed stopped; following again", "err", err, "in", wait)
+			})
 	}()
 	go func() {
 		defer s.workers.Done()
@@ -74,6 +65,31 @@ func (s *Server) startRevocation(ctx context.Context) {
 			defer s.workers.Done()
 			s.publishHeartbeats(ctx, name)
 		}()
+	}
+}
+
+// followWithRetry runs follow until ctx is done, again after each failure with a backoff from 1 s to 1 min,
+// reset after a run that lasted longer than the backoff cap: the replay is idempotent, and until it catches up the
+// index stays as it was (not ready on a first start: fail closed).
+func followWithRetry(ctx context.Context, follow func(context.Context) error, failed func(error, time.Duration)) {
+	const maxWait = time.Minute
+	wait := time.Second
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := follow(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > maxWait {
+			wait = time.Second
+		}
+		failed(err, wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxWait)
 	}
 }
 
@@ -106,12 +122,15 @@ func (s *Server) publishHeartbeats(ctx context.Context, name string) {
 }
 
 // heartbeatStale reports a feed whose heartbeats stopped, once one was seen.
-func heartbeatStale(ix *revocation.Index) (string, bool) {
+func heartbeatStale(ix *revocation.Index) (string, bool) { return heartbeatStaleAt(ix, time.Now()) }
+
+// heartbeatStaleAt is heartbeatStale at now.
+func heartbeatStaleAt(ix *revocation.Index, now time.Time) (string, bool) {
 	hb := ix.LastHeartbeat()
-	if hb.IsZero() || time.Since(hb) <= HeartbeatStale {
+	if hb.IsZero() || now.Sub(hb) <= HeartbeatStale {
 		return "", false
 	}
-	return fmt.Sprintf("no heartbeat on the revocation feed for %s", time.Since(hb).Round(time.Second)), true
+	return fmt.Sprintf("no heartbeat on the revocation feed for %s", now.Sub(hb).Round(time.Second)), true
 }
 
 // follow applies the revocation feed to the index until ctx is done or the feed fails.
@@ -269,14 +288,22 @@ func (p opPublisher) PublishOp(ctx context.Context, op issuer.Op) error {
 // KillSwitchRequest is the body of POST /api/v1/killswitch: one target, a reason, and optionally how long to
 // wait for resource servers to acknowledge.
 type KillSwitchRequest struct {
-	Agent   string            `json:"agent,omitempty"`
-	Client  string            `json:"client,omitempty"`
-	Tenant  string            `json:"tenant,omitempty"`
-	User    *issuer.Principal `json:"user,omitempty"`
-	Class   string            `json:"agent_class,omitempty"`
-	Session string            `json:"session,omitempty"`
-	KeyID   string            `json:"kid,omitempty"`
-	Reason  string            `json:"reason,omitempty"`
+	// Agent is an agent's ID: every token it holds or delegated.
+	Agent string `json:"agent,omitempty"`
+	// Client is a client_id: every token issued to it.
+	Client string `json:"client,omitempty"`
+	// Tenant: every token of the tenant.
+	Tenant string `json:"tenant,omitempty"`
+	// User is a human as their IdP names them: every token of theirs, delegated ones included.
+	User *issuer.Principal `json:"user,omitempty"`
+	// Class is an agent class (blueprint).
+	Class string `json:"agent_class,omitempty"`
+	// Session is a session node: it and everything delegated below it.
+	Session string `json:"session,omitempty"`
+	// KeyID is an access-token signing key: every token it signed; the issuer rotates at once.
+	KeyID string `json:"kid,omitempty"`
+	// Reason says why, for logs and the CAEP event's reason_admin.
+	Reason string `json:"reason,omitempty"`
 	// Wait is how long to wait for acknowledgements ("2s"); none by default.
 	Wait string `json:"wait,omitempty"`
 	// Expect stops the wait as soon as this many resource servers acknowledged.

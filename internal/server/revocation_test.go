@@ -301,3 +301,23 @@ func TestRevocationFeedHeartbeat(t *testing.T) {
 		t.Fatalf("/readyz: %d %s", status, body)
 	}
 }
+
+// TestHeartbeatStaleness: a feed whose last heartbeat is older than HeartbeatStale is stale; one that never had a
+// heartbeat is not judged by it.
+func TestHeartbeatStaleness(t *testing.T) {
+	ix := revocation.NewIndex()
+	ix.SetReady()
+	if _, stale := server.HeartbeatStaleAt(ix, time.Now().Add(time.Hour)); stale {
+		t.Fatal("a feed without heartbeats is judged by them")
+	}
+	if err := ix.Apply(revocation.Op{ID: "hb", Kind: revocation.OpHeartbeat, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, stale := server.HeartbeatStaleAt(ix, time.Now().Add(server.HeartbeatStale/2)); stale {
+		t.Fatal("a fresh heartbeat is stale")
+	}
+	if reason, stale := server.HeartbeatStaleAt(ix, time.Now().Add(server.HeartbeatStale+time.Second)); !stale ||
+		!strings.Contains(reason, "no heartbeat") {
+		t.Fatalf("an old heartbeat: %q %v", reason, stale)
+	}
+}

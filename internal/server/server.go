@@ -92,7 +92,7 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 		return nil, fmt.Errorf("server: data directory: %w", err)
 	}
 	if cfg.Tracing.Enabled {
-		if s.stopTracing, err = telemetry.Setup(context.Background(), cfg.Tracing.Endpoint, cfg.Tracing.SampleRatio, "ssfd"); err != nil {
+		if s.stopTracing, err = telemetry.Setup(context.Background(), cfg.Tracing.Endpoint, cfg.Tracing.SampleRatio, cmp.Or(cfg.Version, "dev")); err != nil {
 			return nil, err
 		}
 	}
@@ -311,7 +311,8 @@ func (s *Server) observeHTTP(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// handleReady reports ready when storage is open and NATS is connected.
+// handleReady reports ready when storage is open, NATS is connected and the revocation index was restored (503
+// otherwise); a stale revocation feed is reported as "degraded" without making the process unready.
 func (s *Server) handleReady(c echo.Context) error {
 	checks := map[string]string{"storage": "ok", "nats": "ok"}
 	status := http.StatusOK

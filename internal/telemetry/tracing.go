@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -54,12 +56,19 @@ func Setup(ctx context.Context, endpoint string, ratio float64, version string) 
 	if err != nil {
 		return nil, err
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSampler(Sampler(ratio)))
 	otel.SetTracerProvider(tp)
 	enabled.Store(true)
-	return tp.Shutdown, nil
+	return func(ctx context.Context) error {
+		enabled.Store(false)
+		return tp.Shutdown(ctx)
+	}, nil
 }
+
+// Sampler samples a share ratio of the events: by trace id alone, which EventContext derives from the txn, so an
+// event's spans are all kept or all dropped (a parent-based sampler would keep them all: their parent is marked
+// sampled).
+func Sampler(ratio float64) sdktrace.Sampler { return sdktrace.TraceIDRatioBased(ratio) }
 
 func tracer() trace.Tracer { return otel.Tracer("github.com/ssfd/ssfd") }
 
@@ -75,17 +84,24 @@ func EventContext(ctx context.Context, txn string) context.Context {
 	return trace.ContextWithRemoteSpanContext(ctx, sc)
 }
 
-// StartEvent starts the intake span of one event; end it with the returned function. No-op when tracing is off.
-func StartEvent(ctx context.Context, txn, eventType string) (context.Context, func()) {
+// StartEvent starts the intake span of one event; end it with the returned function, passing the error that
+// refused the event, if any. No-op when tracing is off.
+func StartEvent(ctx context.Context, txn, eventType string) (context.Context, func(error)) {
 	if !Enabled() {
-		return ctx, func() {}
+		return ctx, func(error) {}
 	}
 	ctx, span := tracer().Start(EventContext(ctx, txn), "ssfd.emit", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(AttrTxn.String(txn), AttrEventType.String(eventType)))
-	return ctx, func() { span.End() }
+	return ctx, func(err error) {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "the event was not queued")
+		}
+		span.End()
+	}
 }
 
-// Queued records on the intake span that a SET of the event was queued for a stream.
+// Queued records on the intake span that a SET of the event was durably queued for a stream.
 func Queued(ctx context.Context, streamID, jti string) {
 	if !Enabled() {
 		return
@@ -93,14 +109,16 @@ func Queued(ctx context.Context, streamID, jti string) {
 	trace.SpanFromContext(ctx).AddEvent("queued", trace.WithAttributes(AttrStream.String(streamID), AttrJTI.String(jti)))
 }
 
-// Delivery records one delivery attempt of a SET (method push, poll or nats) with its outcome, in the trace of
-// the SET's event: the txn is read from the SET, without verifying it (the transmitter signed it).
-func Delivery(ctx context.Context, method, streamID, jti, set, outcome string) {
+// Delivery records one delivery attempt of a SET (method push, poll or nats) that started at start, with its
+// outcome, in the trace of the SET's event: the txn is read from the SET, without verifying it (the transmitter
+// signed it).
+func Delivery(ctx context.Context, method, streamID, jti, set, outcome string, start time.Time) {
 	if !Enabled() {
 		return
 	}
 	txn := txnOf(set)
 	_, span := tracer().Start(EventContext(ctx, txn), "ssfd.deliver."+method, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithTimestamp(start),
 		trace.WithAttributes(AttrTxn.String(txn), AttrJTI.String(jti), AttrStream.String(streamID), AttrOutcome.String(outcome)))
 	span.End()
 }

@@ -71,7 +71,7 @@ type Index struct {
 	filter atomic.Pointer[filter]
 	next   atomic.Pointer[filter] // the filter a sweep is building, which Apply fills too
 	size   atomic.Int64
-	beat   atomic.Int64 // unix nanoseconds of the newest heartbeat
+	beat   atomic.Int64 // unix nanoseconds, on this process's clock, when the newest heartbeat arrived
 	ready  atomic.Bool
 	ops    atomic.Int64
 	sweep  sync.Mutex // one sweep at a time
@@ -114,7 +114,9 @@ func (ix *Index) Apply(op Op) error {
 	case OpWatermark:
 		ix.put(tableOf(op.Key.Kind), op.Key.Value, op.At.Unix(), exp.Unix())
 	case OpHeartbeat:
-		raise(&ix.beat, op.At.UnixNano())
+		// The arrival on this clock, not the publisher's At: a skewed clock on either side must neither make a
+		// live feed look dead nor a dead one look alive.
+		raise(&ix.beat, time.Now().UnixNano())
 		return nil
 	default:
 		return nil // disable and enable concern issuance only
@@ -254,7 +256,7 @@ func (ix *Index) SetReady() {
 // Ready reports whether the index was restored.
 func (ix *Index) Ready() bool { return ix.ready.Load() }
 
-// LastHeartbeat returns the time of the newest heartbeat op applied, zero when none was.
+// LastHeartbeat returns when (on this process's clock) the newest heartbeat op arrived, zero when none did.
 func (ix *Index) LastHeartbeat() time.Time {
 	if n := ix.beat.Load(); n != 0 {
 		return time.Unix(0, n)

@@ -138,7 +138,7 @@ func (s *Server) collect(ctx context.Context, p transmitter.Principal, id stream
 	}
 	for _, it := range items {
 		resp.Sets[it.JTI] = it.SET
-		telemetry.Delivery(ctx, "poll", string(id), it.JTI, it.SET, "served")
+		telemetry.Delivery(ctx, "poll", string(id), it.JTI, it.SET, "served", time.Now())
 	}
 	resp.MoreAvailable = more
 	return resp, nil

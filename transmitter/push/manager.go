@@ -205,7 +205,7 @@ func (m *Manager) deliver(ctx context.Context, s *streams.Stream, it streams.Ite
 	took := time.Since(start)
 	if telemetry.Enabled() {
 		outcome := map[Result]string{Delivered: "delivered", Permanent: "refused"}[out.Result]
-		telemetry.Delivery(ctx, "push", string(s.ID()), it.JTI, it.SET, cmp.Or(outcome, "retry"))
+		telemetry.Delivery(ctx, "push", string(s.ID()), it.JTI, it.SET, cmp.Or(outcome, "retry"), start)
 	}
 	// Settle with a context that outlives shutdown: the push happened, its outcome must be recorded.
 	settle := context.WithoutCancel(ctx)

@@ -99,6 +99,7 @@ func (r *Relay) round(ctx context.Context, id streams.ID, backoff *time.Duration
 	if len(items) == 0 {
 		return idle, false
 	}
+	start := time.Now()
 	if err := r.pub.PublishSETs(ctx, id, items); err != nil {
 		r.obs.SETsRetried(schemas.DeliveryNATS, len(items))
 		r.log.Warn("relay to NATS failed, will retry", "stream_id", id, "err", err)
@@ -113,7 +114,7 @@ func (r *Relay) round(ctx context.Context, id streams.ID, backoff *time.Duration
 	}
 	r.obs.SETsDelivered(schemas.DeliveryNATS, len(items))
 	for _, it := range items {
-		telemetry.Delivery(ctx, "nats", string(id), it.JTI, it.SET, "delivered")
+		telemetry.Delivery(ctx, "nats", string(id), it.JTI, it.SET, "delivered", start)
 	}
 	if err := r.queue.Ack(context.WithoutCancel(ctx), id, jtis); err != nil {
 		r.log.Error("acknowledge relayed SETs", "stream_id", id, "err", err)

@@ -1,0 +1,4 @@
+package server
+
+// HeartbeatStaleAt exposes the heartbeat staleness rule to the tests.
+var HeartbeatStaleAt = heartbeatStaleAt
