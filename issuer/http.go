@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // The issuer's HTTP paths (DESIGN.md, HTTP surface). Metadata lives at the well-known path with the issuer's
@@ -312,24 +313,9 @@ func decodeJSON(c echo.Context, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, c.Request().Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return invalidRequest("the body is not valid JSON for this request: %s", jsonProblem(err))
+		return invalidRequest("the body is not valid JSON for this request: %s", schemas.DescribeJSONError(err))
 	}
 	return nil
-}
-
-// jsonProblem describes a decoding error without echoing the input.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
-	case errors.As(err, &te):
-		return "field " + te.Field + " has the wrong type"
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	}
-	return "malformed"
 }
 
 func (is *Issuer) handleRegister(c echo.Context) error {

@@ -1,7 +1,11 @@
 package schemas_test
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ssfd/ssfd/schemas"
@@ -91,4 +95,34 @@ func problemUnder(err error, path string) bool {
 		}
 	}
 	return false
+}
+
+func TestDescribeJSONErrorNamesTheProblemWithoutTheInput(t *testing.T) {
+	type body struct {
+		Wait string `json:"wait"`
+	}
+	decode := func(s string, limit int64) error {
+		var r io.Reader = strings.NewReader(s)
+		if limit > 0 {
+			r = http.MaxBytesReader(nil, io.NopCloser(r), limit)
+		}
+		dec := json.NewDecoder(r)
+		dec.DisallowUnknownFields()
+		var b body
+		return dec.Decode(&b)
+	}
+	for in, want := range map[string]string{
+		`{"wait": 5}`:     "wait must not be a JSON number",
+		`{"wait": "2s",`:  "the body is empty or cut short",
+		`{"wait" "2s"}`:   "malformed JSON at byte 9",
+		`{"secret-x": 1}`: `unknown member "secret-x"`,
+		``:                "the body is empty or cut short",
+	} {
+		if got := schemas.DescribeJSONError(decode(in, 0)); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+	if got := schemas.DescribeJSONError(decode(`{"wait": "`+strings.Repeat("x", 100)+`"}`, 16)); got != "the body is larger than 16 bytes" {
+		t.Errorf("too large: %q", got)
+	}
 }

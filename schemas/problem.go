@@ -1,8 +1,11 @@
 package schemas
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 )
 
@@ -93,4 +96,28 @@ func pointer(base, token string) string {
 	token = strings.ReplaceAll(token, "~", "~0")
 	token = strings.ReplaceAll(token, "/", "~1")
 	return base + "/" + token
+}
+
+// DescribeJSONError says what is wrong with a JSON body that did not decode, in words fit for the client that
+// sent it: where the syntax broke, which field has the wrong type, which field is unknown (with a decoder that
+// disallows them), or that the body is too large. It never echoes the input or Go type names.
+func DescribeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("%s must not be a JSON %s", te.Field, te.Value)
+	case errors.As(err, &te):
+		return "unexpected JSON " + te.Value
+	case errors.As(err, &mbe):
+		return fmt.Sprintf("the body is larger than %d bytes", mbe.Limit)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown member " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body is empty or cut short"
+	}
+	return "malformed JSON"
 }

@@ -51,12 +51,12 @@ func ParseEvents(body []byte) ([]Event, error) {
 	batch := len(body) > 0 && body[0] == '['
 	if batch {
 		if err := json.Unmarshal(body, &reqs); err != nil {
-			return nil, BadRequest("the body must be an event object or an array of them: %v", jsonError(err))
+			return nil, BadRequest("the body must be an event object or an array of them: %v", schemas.DescribeJSONError(err))
 		}
 	} else {
 		var one EventRequest
 		if err := json.Unmarshal(body, &one); err != nil {
-			return nil, BadRequest("the body must be an event object or an array of them: %v", jsonError(err))
+			return nil, BadRequest("the body must be an event object or an array of them: %v", schemas.DescribeJSONError(err))
 		}
 		reqs = []EventRequest{one}
 	}
@@ -122,22 +122,6 @@ func (r EventRequest) validate(prefix string) (Event, []schemas.Problem) {
 		}
 	}
 	return Event{}, problems
-}
-
-// jsonError describes a JSON decoding error without Go type names.
-func jsonError(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
-	case errors.As(err, &te):
-		if te.Field != "" {
-			return fmt.Sprintf("%s must not be a JSON %s", te.Field, te.Value)
-		}
-		return "unexpected JSON " + te.Value
-	}
-	return "malformed JSON"
 }
 
 // Accepted says where the SETs of one accepted event went.

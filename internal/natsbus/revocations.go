@@ -176,11 +176,13 @@ func (b *RevocationBus) Ack(rs string, opIDs ...string) {
 	}
 }
 
-// WatchAcks counts, from now on, the distinct resource servers that acknowledged every one of the given ops. Call
-// stop when done. Acknowledgements are plain NATS messages: any client allowed to publish on
+// WatchAcks counts, from now on, the distinct resource servers that acknowledged every one of the given ops;
+// changed receives (without blocking, so several acks may fold into one signal) whenever an acknowledgement
+// arrives. Call stop when done. Acknowledgements are plain NATS messages: any client allowed to publish on
 // SubjectRevocationAcks can forge one, so the count informs, it does not prove.
-func (b *RevocationBus) WatchAcks() (count func(opIDs ...string) int, stop func(), err error) {
+func (b *RevocationBus) WatchAcks() (count func(opIDs ...string) int, changed <-chan struct{}, stop func(), err error) {
 	var mu sync.Mutex
+	signal := make(chan struct{}, 1)
 	seen := map[string]map[string]bool{} // op id → resource servers
 	sub, err := b.nc.Subscribe(SubjectRevocationAcks, func(m *nats.Msg) {
 		id, rs, ok := strings.Cut(string(m.Data), "\n")
@@ -193,9 +195,13 @@ func (b *RevocationBus) WatchAcks() (count func(opIDs ...string) int, stop func(
 		}
 		seen[id][rs] = true
 		mu.Unlock()
+		select {
+		case signal <- struct{}{}:
+		default:
+		}
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("natsbus: watch acknowledgements: %w", err)
+		return nil, nil, nil, fmt.Errorf("natsbus: watch acknowledgements: %w", err)
 	}
 	count = func(opIDs ...string) int {
 		mu.Lock()
@@ -215,5 +221,5 @@ func (b *RevocationBus) WatchAcks() (count func(opIDs ...string) int, stop func(
 		}
 		return n
 	}
-	return count, func() { _ = sub.Unsubscribe() }, nil
+	return count, signal, func() { _ = sub.Unsubscribe() }, nil
 }

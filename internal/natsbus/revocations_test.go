@@ -107,16 +107,21 @@ func TestFollowOfEmptyStreamsIsCaughtUpAtOnce(t *testing.T) {
 // TestWatchAcksCountsServersThatAckedEveryOp: a resource server counts once it acknowledged every op asked about.
 func TestWatchAcksCountsServersThatAckedEveryOp(t *testing.T) {
 	bus := openBus(t)
-	count, stop, err := bus.WatchAcks()
+	count, changed, stop, err := bus.WatchAcks()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
 	bus.Ack("rs-1", "disable", "watermark")
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no signal for an acknowledgement")
+	}
 	bus.Ack("rs-2", "disable")
-	waitUntil(t, "rs-1 counted", func() bool { return count("disable", "watermark") == 1 })
-	if n := count("disable"); n != 2 {
-		t.Fatalf("count(disable) = %d, want 2", n)
+	waitUntil(t, "both acknowledged the disable", func() bool { return count("disable") == 2 })
+	if n := count("disable", "watermark"); n != 1 {
+		t.Fatalf("count(disable, watermark) = %d, want 1: rs-2 has not acknowledged the watermark", n)
 	}
 	bus.Ack("rs-2", "watermark")
 	waitUntil(t, "rs-2 counted", func() bool { return count("disable", "watermark") == 2 })

@@ -324,7 +324,7 @@ func (s *Server) handleKillSwitch(c echo.Context) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, c.Request().Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return transmitter.BadRequest("the body is not a kill-switch request: %v", err)
+		return transmitter.BadRequest("the body is not a kill-switch request: %s", schemas.DescribeJSONError(err))
 	}
 	var wait time.Duration
 	if req.Wait != "" {
@@ -348,7 +348,7 @@ func (s *Server) handleKillSwitch(c echo.Context) error {
 	if target.Reason == "" {
 		target.Reason = "kill switch"
 	}
-	count, stop, err := s.revBus.WatchAcks()
+	count, changed, stop, err := s.revBus.WatchAcks()
 	if err != nil {
 		return err
 	}
@@ -375,17 +375,12 @@ func (s *Server) handleKillSwitch(c echo.Context) error {
 	if wait > 0 {
 		deadline := time.NewTimer(wait)
 		defer deadline.Stop()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
 	loop:
-		for {
-			if n := count(ids...); req.Expect > 0 && n >= req.Expect {
-				break
-			}
+		for req.Expect <= 0 || count(ids...) < req.Expect {
 			select {
 			case <-deadline.C:
 				break loop
-			case <-tick.C:
+			case <-changed:
 			case <-c.Request().Context().Done():
 				break loop
 			}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,7 +205,26 @@ func benchClock() float64 {
 	return s.quantile(0.5)
 }
 
-var benchSink string
+var benchSink atomic.Value
+
+// benchChecks checks toks in turn while next says so, timing one check in benchSampleEvery; n sizes the samples.
+func benchChecks(ix *revocation.Index, toks []revocation.Token, next func() bool, n int) benchSamples {
+	samples := make(benchSamples, 0, n/benchSampleEvery+1)
+	mask := len(toks) - 1
+	var r string
+	for i := 0; next(); i++ {
+		tok := &toks[i&mask]
+		if i%benchSampleEvery == 0 {
+			t0 := time.Now()
+			r = ix.Check(*tok)
+			samples = append(samples, time.Since(t0))
+		} else {
+			r = ix.Check(*tok)
+		}
+	}
+	benchSink.Store(r)
+	return samples
+}
 
 // BenchmarkCheck: Index.Check of a depth-3 token with 8 keys against an index of 1,000,000 live entries, on one
 // goroutine and from RunParallel (GOMAXPROCS goroutines). The tokens rotate over 4,096 distinct ones, so the
@@ -228,46 +248,16 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	for _, set := range sets {
 		toks := set.toks
-		mask := len(toks) - 1
 		b.Run(set.name, func(b *testing.B) {
-			samples := make(benchSamples, 0, b.N/benchSampleEvery+1)
-			var r string
-			i := 0
-			for b.Loop() {
-				tok := &toks[i&mask]
-				if i%benchSampleEvery == 0 {
-					t0 := time.Now()
-					r = ix.Check(*tok)
-					samples = append(samples, time.Since(t0))
-				} else {
-					r = ix.Check(*tok)
-				}
-				i++
-			}
-			benchSink = r
-			report(b, samples)
+			report(b, benchChecks(ix, toks, b.Loop, b.N))
 		})
 		b.Run(set.name+"-parallel", func(b *testing.B) {
 			var mu sync.Mutex
 			var all benchSamples
 			b.RunParallel(func(pb *testing.PB) {
-				samples := make(benchSamples, 0, b.N/benchSampleEvery+1)
-				var r string
-				i := 0
-				for pb.Next() {
-					tok := &toks[i&mask]
-					if i%benchSampleEvery == 0 {
-						t0 := time.Now()
-						r = ix.Check(*tok)
-						samples = append(samples, time.Since(t0))
-					} else {
-						r = ix.Check(*tok)
-					}
-					i++
-				}
+				samples := benchChecks(ix, toks, pb.Next, b.N)
 				mu.Lock()
 				all = append(all, samples...)
-				benchSink = r
 				mu.Unlock()
 			})
 			b.StopTimer()

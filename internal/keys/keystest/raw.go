@@ -22,25 +22,14 @@ func RawVerifyRate(k *keys.Key, token string, workers int, d time.Duration) (flo
 	} else if _, err := obj.Verify(pub); err != nil {
 		return 0, err
 	}
-	var n atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(d)
-	for range workers {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				obj, err := jose.ParseSignedCompact(token, algs)
-				if err != nil {
-					return
-				}
-				if _, err := obj.Verify(pub); err == nil {
-					n.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	return rate(workers, d, func() bool {
+		obj, err := jose.ParseSignedCompact(token, algs)
+		if err != nil {
+			return false
+		}
+		_, err = obj.Verify(pub)
+		return err == nil
+	}), nil
 }
 
 // RawSignRate returns how many times per second go-jose alone signs payload with the private key k (typ header
@@ -60,23 +49,30 @@ func RawSignRate(k *keys.Key, payload []byte, workers int, d time.Duration) (flo
 	if err != nil {
 		return 0, err
 	}
+	return rate(workers, d, func() bool {
+		obj, err := signer.Sign(payload)
+		if err != nil {
+			return false
+		}
+		_, err = obj.CompactSerialize()
+		return err == nil
+	}), nil
+}
+
+// rate runs op on workers goroutines for the duration d and returns how many times per second it succeeded; a
+// worker stops at the first failure.
+func rate(workers int, d time.Duration, op func() bool) float64 {
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	deadline := start.Add(d)
 	for range workers {
 		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				obj, err := signer.Sign(payload)
-				if err != nil {
-					return
-				}
-				if _, err := obj.CompactSerialize(); err == nil {
-					n.Add(1)
-				}
+			for time.Now().Before(deadline) && op() {
+				n.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	return float64(n.Load()) / time.Since(start).Seconds()
 }
