@@ -1,0 +1,52 @@
+package jetstream_test
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/storage/jetstream"
+)
+
+// cluster is the real three-node JetStream cluster every test of this package runs against.
+var cluster *natsbus.Cluster
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ssfd-jetstream-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cluster, err = natsbus.StartCluster(3, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cluster.Shutdown()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// connect opens a client connection to the whole cluster, closed when t ends.
+func connect(t testing.TB) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(cluster.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+var prefixes atomic.Int64
+
+// options returns R3 options with a prefix of its own, so that every test gets fresh streams and buckets.
+func options() jetstream.Options {
+	return jetstream.Options{Replicas: 3, Prefix: fmt.Sprintf("T%d", prefixes.Add(1))}
+}

@@ -1,0 +1,33 @@
+package jetstream
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Options name and size the JetStream assets of one ssfd deployment. Every replica of a deployment uses the
+// same Options.
+type Options struct {
+	// Replicas is the replica count of every stream and KV bucket: 1 for a single NATS node, 3 (or 5) on a NATS
+	// cluster, where a stream survives the loss of a minority of its replicas. Zero means 1.
+	Replicas int
+	// Prefix starts the name of every stream and bucket, so that several deployments (or tests) share one NATS
+	// cluster without meeting. Empty means "SSFD".
+	Prefix string
+}
+
+var prefixShape = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// normalize fills the defaults and checks the prefix is a valid stream and bucket name part.
+func (o Options) normalize() (Options, error) {
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.Prefix == "" {
+		o.Prefix = "SSFD"
+	}
+	if !prefixShape.MatchString(o.Prefix) {
+		return o, fmt.Errorf("jetstream: prefix %q must be 1 to 32 letters, digits, '-' or '_'", o.Prefix)
+	}
+	return o, nil
+}
