@@ -11,13 +11,46 @@ import (
 // Workers runs at most one goroutine per stream for a delivery method (push, NATS): Notify starts the
 // stream's worker or wakes the one that runs. A worker ends when its stream no longer needs it (deleted, or
 // another delivery method) and is started again by the next Notify. It implements Notifier.
+//
+// In a cluster, an Ownership decides which replica runs a stream's worker: Notify starts workers only for the
+// streams this replica owns, a worker ends when its stream's ownership goes, and gaining ownership starts the
+// workers of every stream of the method again.
 type Workers struct {
-	work func(ctx context.Context, id streams.ID, wake <-chan struct{})
+	work  func(ctx context.Context, id streams.ID, wake <-chan struct{})
+	owner Ownership
+	list  func(ctx context.Context) ([]streams.ID, error)
 
 	mu      sync.Mutex
 	ctx     context.Context
 	running map[streams.ID]chan struct{}
 	wg      sync.WaitGroup
+}
+
+// Ownership tells a replica of a cluster which keys (stream IDs, named jobs) it works on; internal/lease
+// implements it on JetStream. Without one, a process owns everything.
+type Ownership interface {
+	// Own reports whether this replica owns key now, with a context that ends when it stops owning it.
+	Own(key string) (context.Context, bool)
+	// OnGain registers f, called each time this replica gains ownership of keys it did not own.
+	OnGain(f func())
+}
+
+// SetOwnership makes w run workers only for the streams o says this replica owns. Call it before Run.
+func (w *Workers) SetOwnership(o Ownership) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.owner = o
+	o.OnGain(func() {
+		w.mu.Lock()
+		ctx, list := w.ctx, w.list
+		w.mu.Unlock()
+		if ctx == nil || list == nil {
+			return
+		}
+		if ids, err := list(ctx); err == nil {
+			w.Notify(ids...)
+		}
+	})
 }
 
 // NewWorkers returns a set of workers that run work for a stream: work must return when ctx is done and should
@@ -46,12 +79,23 @@ func (w *Workers) Notify(ids ...streams.ID) {
 	for _, id := range ids {
 		wake, ok := w.running[id]
 		if !ok {
+			ctx, cancel := w.ctx, context.CancelFunc(func() {})
+			if w.owner != nil {
+				owned, mine := w.owner.Own(string(id))
+				if !mine {
+					continue // another replica delivers this stream
+				}
+				wctx, wcancel := context.WithCancel(w.ctx)
+				stop := context.AfterFunc(owned, wcancel)
+				ctx, cancel = wctx, func() { stop(); wcancel() }
+			}
 			wake = make(chan struct{}, 1)
 			w.running[id] = wake
 			w.wg.Add(1)
 			go func() {
 				defer w.wg.Done()
-				w.work(w.ctx, id, wake)
+				defer cancel()
+				w.work(ctx, id, wake)
 				w.mu.Lock()
 				delete(w.running, id)
 				w.mu.Unlock()
@@ -66,16 +110,26 @@ func (w *Workers) Notify(ids ...streams.ID) {
 
 // RunFor starts a worker for every stream delivered by method m, then runs like Run.
 func (w *Workers) RunFor(ctx context.Context, store streams.Store, m schemas.DeliveryMethod) error {
-	all, err := store.ListStreams(ctx)
+	list := func(ctx context.Context) ([]streams.ID, error) {
+		all, err := store.ListStreams(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var ids []streams.ID
+		for _, s := range all {
+			if s.Config.Delivery.Method == m {
+				ids = append(ids, s.ID())
+			}
+		}
+		return ids, nil
+	}
+	ids, err := list(ctx)
 	if err != nil {
 		return err
 	}
-	var ids []streams.ID
-	for _, s := range all {
-		if s.Config.Delivery.Method == m {
-			ids = append(ids, s.ID())
-		}
-	}
+	w.mu.Lock()
+	w.list = list
+	w.mu.Unlock()
 	w.Run(ctx, ids...)
 	return nil
 }

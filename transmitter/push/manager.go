@@ -65,6 +65,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	return m.workers.RunFor(ctx, m.store, schemas.DeliveryPush)
 }
 
+// SetOwnership makes this replica deliver only the streams o says it owns (clustered ssfd); call it before Run.
+func (m *Manager) SetOwnership(o transmitter.Ownership) { m.workers.SetOwnership(o) }
+
 // Notify wakes the workers of the given streams, starting one for a stream that has none; a worker whose
 // stream is not a push stream ends at once.
 func (m *Manager) Notify(ids ...streams.ID) { m.workers.Notify(ids...) }

@@ -47,6 +47,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	return r.workers.RunFor(ctx, r.store, schemas.DeliveryNATS)
 }
 
+// SetOwnership makes this replica deliver only the streams o says it owns (clustered ssfd); call it before Run.
+func (r *Relay) SetOwnership(o transmitter.Ownership) { r.workers.SetOwnership(o) }
+
 // Notify wakes the workers of the given streams.
 func (r *Relay) Notify(ids ...streams.ID) { r.workers.Notify(ids...) }
 
