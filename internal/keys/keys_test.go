@@ -405,3 +405,42 @@ func TestDecodeSplitsWithoutVerifying(t *testing.T) {
 		}
 	}
 }
+
+// TestRingReplaceTakesAnotherReplicasRotation: a ring replaced by the serialized rotation of a copy signs with
+// the copy's new active key, and refuses a ring of another algorithm.
+func TestRingReplaceTakesAnotherReplicasRotation(t *testing.T) {
+	ring, err := keys.NewRing(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := ring.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := keys.ParseRing(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := other.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := ring.Active().ID()
+	if err := ring.Replace(rotated); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ring.Active().ID(), other.Active().ID(); got != want || got == before {
+		t.Fatalf("active key after Replace = %s, want the copy's %s (was %s)", got, want, before)
+	}
+	rs, err := keys.NewRing(keys.RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsData, _ := rs.MarshalJSON()
+	if err := ring.Replace(rsData); err == nil {
+		t.Fatal("an RS256 ring replaced an ES256 ring")
+	}
+}

@@ -216,6 +216,23 @@ func ParseRing(data []byte, opts ...RingOption) (*Ring, error) {
 	return r, r.resetSigner()
 }
 
+// Replace swaps the ring's keys for those of data, a ring written by MarshalJSON for the same algorithm, in one
+// step: a signature made during the swap uses the old active key or the new one, never neither. Replicas of a
+// cluster call it when another replica rotated the shared ring.
+func (r *Ring) Replace(data []byte) error {
+	other, err := ParseRing(data)
+	if err != nil {
+		return err
+	}
+	if other.alg != r.alg {
+		return fmt.Errorf("%w: a %s ring cannot replace a %s ring", ErrInvalidKey, other.alg, r.alg)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.entries, r.signer = other.entries, other.signer
+	return nil
+}
+
 // SaveRing writes the ring to path atomically with mode 0600.
 func SaveRing(path string, r *Ring) error {
 	data, err := r.MarshalJSON()

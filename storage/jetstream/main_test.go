@@ -50,3 +50,14 @@ var prefixes atomic.Int64
 func options() jetstream.Options {
 	return jetstream.Options{Replicas: 3, Prefix: fmt.Sprintf("T%d", prefixes.Add(1))}
 }
+
+// connectTo opens a client connection to node i of the cluster only, closed when t ends.
+func connectTo(t testing.TB, i int) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(cluster.URL(i), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
