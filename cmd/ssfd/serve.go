@@ -55,6 +55,10 @@ func newRunCommand(use, short, long string, receiverOnly bool) *cobra.Command {
 				"dev":                       func() { cfg.Dev = flags.Dev },
 				"nats-url":                  func() { cfg.NATSURL = flags.NATSURL },
 				"nats-listen":               func() { cfg.NATSListen = flags.NATSListen },
+				"store":                     func() { cfg.Store = flags.Store },
+				"nats-replicas":             func() { cfg.NATSReplicas = flags.NATSReplicas },
+				"nats-prefix":               func() { cfg.NATSPrefix = flags.NATSPrefix },
+				"replica-id":                func() { cfg.ReplicaID = flags.ReplicaID },
 				"poll-timeout":              func() { cfg.PollTimeout = flags.PollTimeout },
 				"min-verification-interval": func() { cfg.MinVerificationInterval = flags.MinVerificationInterval },
 				"inactivity-timeout":        func() { cfg.InactivityTimeout = flags.InactivityTimeout },
@@ -88,6 +92,10 @@ func newRunCommand(use, short, long string, receiverOnly bool) *cobra.Command {
 	f.BoolVar(&flags.Dev, "dev", flags.Dev, "development mode: plain http allowed, admin token in <data-dir>/admin.token (env SSFD_DEV)")
 	f.StringVar(&flags.NATSURL, "nats-url", flags.NATSURL, "connect to this NATS server instead of starting an embedded one (env SSFD_NATS_URL)")
 	f.StringVar(&flags.NATSListen, "nats-listen", flags.NATSListen, "loopback host:port of the embedded NATS server (env SSFD_NATS_LISTEN)")
+	f.StringVar(&flags.Store, "store", flags.Store, "bolt (one node, the file in --data-dir) or jetstream (replicas sharing the NATS cluster at --nats-url) (env SSFD_STORE)")
+	f.IntVar(&flags.NATSReplicas, "nats-replicas", flags.NATSReplicas, "replica count of ssfd's JetStream streams and buckets with --store jetstream; 0 means 3 (env SSFD_NATS_REPLICAS)")
+	f.StringVar(&flags.NATSPrefix, "nats-prefix", flags.NATSPrefix, "prefix of ssfd's JetStream streams and buckets, default SSFD (env SSFD_NATS_PREFIX)")
+	f.StringVar(&flags.ReplicaID, "replica-id", flags.ReplicaID, "name of this replica in work leases and logs, default host name and a random suffix (env SSFD_REPLICA_ID)")
 	f.DurationVar(&flags.PollTimeout, "poll-timeout", flags.PollTimeout, "how long a long poll waits for a SET (env SSFD_POLL_TIMEOUT)")
 	f.DurationVar(&flags.MinVerificationInterval, "min-verification-interval", flags.MinVerificationInterval, "least time between two verification requests of a stream (env SSFD_MIN_VERIFICATION_INTERVAL)")
 	f.DurationVar(&flags.InactivityTimeout, "inactivity-timeout", flags.InactivityTimeout, "inactivity_timeout of new streams; an inactive stream is paused (0: never)")

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,18 @@ type Config struct {
 	NATSURL string `yaml:"nats_url"`
 	// NATSListen is the loopback address of the embedded NATS server.
 	NATSListen string `yaml:"nats_listen"`
+	// Store is where streams, queues, issuer state and the receiver inbox live: "bolt" (the bbolt file in
+	// DataDir, one node) or "jetstream" (replicated JetStream streams and KV buckets on the NATS cluster at
+	// NATSURL, shared by every replica; docs/cluster.md).
+	Store string `yaml:"store"`
+	// NATSReplicas is the replica count of every stream and bucket ssfd creates with the jetstream store (3 on a
+	// three-node NATS cluster); 0 means 3.
+	NATSReplicas int `yaml:"nats_replicas"`
+	// NATSPrefix starts the name of every stream and bucket of the jetstream store, so that deployments can share
+	// a NATS cluster; default SSFD.
+	NATSPrefix string `yaml:"nats_prefix"`
+	// ReplicaID names this replica in work leases and logs; default the host name and a random suffix.
+	ReplicaID string `yaml:"replica_id"`
 	// Tokens are static bearer tokens for the management, poll and intake APIs.
 	Tokens []Token `yaml:"tokens"`
 	// SigningAlgorithms are the algorithms SETs may be signed with; the first is the default (RS256 for interop).
@@ -82,12 +95,21 @@ type Token struct {
 	Scopes   []string `yaml:"scopes"`
 }
 
+// The stores Config.Store names.
+const (
+	StoreBolt      = "bolt"
+	StoreJetStream = "jetstream"
+)
+
+var prefixShape = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
 // Default returns the defaults: data in ./data, HTTP on 127.0.0.1:8080, embedded NATS on 127.0.0.1:4222.
 func Default() Config {
 	return Config{
 		DataDir:                 "./data",
 		HTTPAddr:                "127.0.0.1:8080",
 		NATSListen:              "127.0.0.1:4222",
+		Store:                   StoreBolt,
 		SigningAlgorithms:       []string{"RS256", "ES256", "EdDSA"},
 		MinVerificationInterval: 15 * time.Second,
 		PollTimeout:             25 * time.Second,
@@ -105,7 +127,8 @@ func Default() Config {
 }
 
 // FromEnv overrides fields from SSFD_* variables read through getenv (os.Getenv in the process): SSFD_DATA_DIR,
-// SSFD_HTTP_ADDR, SSFD_ISSUER, SSFD_DEV, SSFD_NATS_URL, SSFD_NATS_LISTEN, SSFD_POLL_TIMEOUT,
+// SSFD_HTTP_ADDR, SSFD_ISSUER, SSFD_DEV, SSFD_NATS_URL, SSFD_NATS_LISTEN, SSFD_STORE, SSFD_NATS_REPLICAS,
+// SSFD_NATS_PREFIX, SSFD_REPLICA_ID, SSFD_POLL_TIMEOUT,
 // SSFD_MIN_VERIFICATION_INTERVAL, SSFD_INACTIVITY_TIMEOUT, SSFD_LOG_FORMAT, SSFD_LOG_LEVEL. It reports every value it cannot read.
 func (c *Config) FromEnv(getenv func(string) string) error {
 	var errs []error
@@ -129,6 +152,16 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	str("SSFD_ISSUER", &c.Issuer)
 	str("SSFD_NATS_URL", &c.NATSURL)
 	str("SSFD_NATS_LISTEN", &c.NATSListen)
+	str("SSFD_STORE", &c.Store)
+	str("SSFD_NATS_PREFIX", &c.NATSPrefix)
+	str("SSFD_REPLICA_ID", &c.ReplicaID)
+	if v := getenv("SSFD_NATS_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SSFD_NATS_REPLICAS: %q is not a number", v))
+		}
+		c.NATSReplicas = n
+	}
 	dur("SSFD_POLL_TIMEOUT", &c.PollTimeout)
 	dur("SSFD_MIN_VERIFICATION_INTERVAL", &c.MinVerificationInterval)
 	dur("SSFD_INACTIVITY_TIMEOUT", &c.InactivityTimeout)
@@ -164,6 +197,21 @@ func (c *Config) Validate() error {
 		case u.Scheme != "https" && !c.Dev:
 			bad("issuer", "%q must use https; plain http is allowed only with --dev", c.Issuer)
 		}
+	}
+	switch c.Store {
+	case StoreBolt, "":
+	case StoreJetStream:
+		if c.NATSURL == "" {
+			bad("store", "jetstream needs nats_url (--nats-url): the NATS cluster every replica shares")
+		}
+		if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+			bad("nats_replicas", "%d is not a JetStream replica count (1 to 5)", c.NATSReplicas)
+		}
+		if c.NATSPrefix != "" && !prefixShape.MatchString(c.NATSPrefix) {
+			bad("nats_prefix", "%q must be 1 to 32 letters, digits, '-' or '_'", c.NATSPrefix)
+		}
+	default:
+		bad("store", "%q is not bolt or jetstream", c.Store)
 	}
 	if c.NATSURL == "" {
 		if host, _, err := net.SplitHostPort(c.NATSListen); err != nil {

@@ -150,3 +150,31 @@ receiver:
 		t.Fatalf("with dev an http issuer is fine: %v", err)
 	}
 }
+
+// TestJetStreamStoreNeedsANATSCluster: the jetstream store is refused without nats_url, with a replica count
+// JetStream does not take or with a prefix that cannot name a stream; the environment sets all four keys.
+func TestJetStreamStoreNeedsANATSCluster(t *testing.T) {
+	c := config.Default()
+	env := map[string]string{"SSFD_STORE": "jetstream", "SSFD_NATS_REPLICAS": "7", "SSFD_NATS_PREFIX": "bad.prefix",
+		"SSFD_REPLICA_ID": "r1"}
+	if err := c.FromEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Store != config.StoreJetStream || c.NATSReplicas != 7 || c.NATSPrefix != "bad.prefix" || c.ReplicaID != "r1" {
+		t.Fatalf("environment not applied: %+v", c)
+	}
+	err := c.Validate()
+	for _, want := range []string{"store: jetstream needs nats_url", "nats_replicas: 7", "nats_prefix: \"bad.prefix\""} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Validate() = %v, want it to mention %q", err, want)
+		}
+	}
+	c.NATSURL, c.NATSReplicas, c.NATSPrefix = "nats://a:4222,nats://b:4222", 3, "SSFD"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a valid cluster configuration was refused: %v", err)
+	}
+	c.Store = "etcd"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `store: "etcd" is not bolt or jetstream`) {
+		t.Fatalf("Validate() = %v, want the unknown store named", err)
+	}
+}
