@@ -94,7 +94,7 @@ func TestDeployManifestsAreValidYAML(t *testing.T) {
 	if len(files) < 3 {
 		t.Fatalf("found only %v", files)
 	}
-	kinds := map[string]bool{}
+	kinds, samples := map[string]bool{}, 0
 	for _, path := range files {
 		f, err := os.Open(path)
 		if err != nil {
@@ -115,10 +115,11 @@ func TestDeployManifestsAreValidYAML(t *testing.T) {
 					t.Errorf("%s document %d lacks apiVersion, kind or metadata", path, n)
 				}
 				kinds[fmt.Sprint(doc["kind"])] = true
-				if doc["kind"] == "ConfigMap" {
+				data, _ := doc["data"].(map[string]any)
+				if sample, ok := data["ssfd.yaml"].(string); ok && doc["kind"] == "ConfigMap" {
+					samples++
 					cfg := config.Default()
-					data := doc["data"].(map[string]any)
-					if err := cfg.Load([]byte(data["ssfd.yaml"].(string))); err != nil {
+					if err := cfg.Load([]byte(sample)); err != nil {
 						t.Errorf("the ConfigMap's ssfd.yaml: %v", err)
 					} else if err := cfg.Validate(); err != nil {
 						t.Errorf("the ConfigMap's ssfd.yaml: %v", err)
@@ -128,7 +129,10 @@ func TestDeployManifestsAreValidYAML(t *testing.T) {
 		}
 		f.Close()
 	}
-	for _, k := range []string{"Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget"} {
+	if samples == 0 {
+		t.Error("deploy/kubernetes has no ConfigMap with ssfd.yaml")
+	}
+	for _, k := range []string{"Deployment", "StatefulSet", "Service", "ConfigMap", "Secret", "PodDisruptionBudget"} {
 		if !kinds[k] {
 			t.Errorf("deploy/kubernetes has no %s", k)
 		}
