@@ -780,8 +780,16 @@ func rotate(tx *bbolt.Tx, hash string, next *issuer.Refresh) (*issuer.Refresh, e
 // One-time values.
 
 // UseOnce records key until the given time; issuer.ErrReplay when key is recorded and its time is still ahead.
-// Each call also forgets up to 100 expired keys, resuming where the previous call stopped.
+// Each call also forgets up to 100 expired keys, resuming where the previous call stopped. It is UseOnceAt at
+// time.Now().
 func (db *DB) UseOnce(ctx context.Context, key string, until time.Time) error {
+	return db.UseOnceAt(ctx, key, until, time.Now())
+}
+
+// UseOnceAt is UseOnce with the current time given: key counts as recorded while its time is after now, and the
+// sweep forgets keys expired at now. Its effect depends on its arguments only, never on the wall clock, so a
+// replica of a replicated log (storage/jetstream) reaches the same state as every other replica.
+func (db *DB) UseOnceAt(ctx context.Context, key string, until, now time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -790,7 +798,6 @@ func (db *DB) UseOnce(ctx context.Context, key string, until time.Time) error {
 	}
 	sum := sha256.Sum256([]byte(key)) // keys come from requests: hashed, any length fits
 	return db.issUpdate(func(tx *bbolt.Tx) error {
-		now := time.Now()
 		once := tx.Bucket(bucketIssOnce)
 		if t, ok := getTime(once, sum[:]); ok && t.After(now) {
 			return fmt.Errorf("bolt: one-time key: %w", issuer.ErrReplay)

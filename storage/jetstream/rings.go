@@ -51,11 +51,12 @@ func OpenRings(ctx context.Context, nc *nats.Conn, opts Options, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: create bucket %s_keys: %w", opts.Prefix, err)
 	}
-	w, err := kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	wctx, stop := context.WithCancel(context.Background()) // the watch lives until Close, not until ctx ends
+	w, err := kv.WatchAll(wctx, jetstream.UpdatesOnly())
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("jetstream: watch bucket %s_keys: %w", opts.Prefix, err)
 	}
-	wctx, stop := context.WithCancel(context.Background())
 	r := &Rings{kv: kv, log: log, rings: map[string]*keys.Ring{}, stop: stop, done: make(chan struct{})}
 	go r.follow(wctx, w)
 	return r, nil
@@ -145,19 +146,14 @@ func (r *Rings) Rotate(ctx context.Context, name string, ring *keys.Ring) error 
 			return err
 		}
 		if _, err := r.kv.Update(ctx, name, data, e.Revision()); err != nil {
-			if errors.Is(err, jetstream.ErrKeyExists) || ringConflict(err) {
-				continue
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				continue // another replica rotated first: rotate what it stored
 			}
 			return fmt.Errorf("jetstream: store rotated key ring %s: %w", name, err)
 		}
 		return ring.Replace(data)
 	}
 	return fmt.Errorf("jetstream: key ring %s: too many concurrent rotations", name)
-}
-
-func ringConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // Close stops watching for rotations.
