@@ -182,12 +182,13 @@ func (m *Manager) finishWait(ctx context.Context, timer *time.Timer, retrying bo
 
 // next returns the oldest queued SET that was not delivered yet (delivered ones wait for their acknowledgement).
 func (m *Manager) next(ctx context.Context, id streams.ID, acks *transmitter.Acks) (streams.Item, bool, error) {
+	mark := acks.Snapshot()
 	items, _, err := m.queue.Pending(ctx, id, acks.Len()+1)
 	if err != nil {
 		return streams.Item{}, false, err
 	}
 	for _, it := range items {
-		if !acks.InFlight(it.JTI) {
+		if !acks.InFlight(it.JTI, mark) {
 			return it, true, nil
 		}
 	}
