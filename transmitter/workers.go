@@ -29,8 +29,10 @@ type Workers struct {
 // Ownership tells a replica of a cluster which keys (stream IDs, named jobs) it works on; internal/lease
 // implements it on JetStream. Without one, a process owns everything.
 type Ownership interface {
-	// Own reports whether this replica owns key now, with a context that ends when it stops owning it.
-	Own(key string) (context.Context, bool)
+	// Acquire reports whether this replica owns key now, with a context that ends when it stops owning it and
+	// a release to call once the work under that context has stopped, so that ownership moves on only after
+	// the last delivery settled.
+	Acquire(key string) (ctx context.Context, release func(), ok bool)
 	// OnGain registers f, called each time this replica gains ownership of keys it did not own.
 	OnGain(f func())
 }
@@ -81,13 +83,13 @@ func (w *Workers) Notify(ids ...streams.ID) {
 		if !ok {
 			ctx, cancel := w.ctx, context.CancelFunc(func() {})
 			if w.owner != nil {
-				owned, mine := w.owner.Own(string(id))
+				owned, release, mine := w.owner.Acquire(string(id))
 				if !mine {
 					continue // another replica delivers this stream
 				}
 				wctx, wcancel := context.WithCancel(w.ctx)
 				stop := context.AfterFunc(owned, wcancel)
-				ctx, cancel = wctx, func() { stop(); wcancel() }
+				ctx, cancel = wctx, func() { stop(); wcancel(); release() }
 			}
 			wake = make(chan struct{}, 1)
 			w.running[id] = wake

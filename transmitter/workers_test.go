@@ -18,11 +18,11 @@ type grants struct {
 	gain  []func()
 }
 
-func (g *grants) Own(key string) (context.Context, bool) {
+func (g *grants) Acquire(key string) (context.Context, func(), bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ctx, ok := g.ctxs[key]
-	return ctx, ok
+	return ctx, func() {}, ok
 }
 
 func (g *grants) OnGain(f func()) {

@@ -56,12 +56,14 @@ type Set struct {
 	changed chan struct{} // closed and replaced whenever held changes
 }
 
-// held is one partition this replica holds: the revision to renew from and the context its work runs under.
+// held is one partition this replica holds: the revision to renew from, the context its work runs under, and
+// the work still running under it.
 type held struct {
 	rev    uint64
 	ctx    context.Context
 	cancel context.CancelFunc
-	expire *time.Timer // cancels the work Margin before the lease could expire unrenewed
+	expire *time.Timer    // cancels the work Margin before the lease could expire unrenewed
+	work   sync.WaitGroup // one per Acquire not yet released
 }
 
 var idShape = strings.NewReplacer(".", "_", " ", "_", "*", "_", ">", "_", "/", "_")
@@ -103,6 +105,22 @@ func (s *Set) Own(key string) (context.Context, bool) {
 		return nil, false
 	}
 	return h.ctx, true
+}
+
+// Acquire is Own for work that says when it has stopped: a partition given back (to a replica that joined, or
+// at shutdown) is handed over only after every release of its work was called, or Margin passed, so that work
+// that was settling (a push whose acknowledgement is being stored) is not done again by the next holder.
+// release may be called more than once.
+func (s *Set) Acquire(key string) (ctx context.Context, release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.held[Partition(key)]
+	if !ok || h.ctx.Err() != nil {
+		return nil, nil, false
+	}
+	h.work.Add(1)
+	var once sync.Once
+	return h.ctx, func() { once.Do(h.work.Done) }, true
 }
 
 // OnGain registers f, called (on its own goroutine) each time this replica takes partitions it did not hold.
@@ -170,7 +188,7 @@ func (s *Set) round(ctx context.Context) {
 		return
 	}
 	share := (Partitions + max(members, 1) - 1) / max(members, 1)
-	s.giveBack(rctx, share)
+	s.giveBack(share)
 	if gained := s.take(rctx, share, taken); gained {
 		s.mu.Lock()
 		fns := slices.Clone(s.gain)
@@ -223,7 +241,7 @@ func (s *Set) renew(ctx context.Context) {
 		case err == nil:
 			h.rev = next
 			h.expire.Reset(time.Until(sent.Add(TTL - Margin)))
-		case errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyNotFound) || isWrongSequence(err):
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound):
 			s.drop(p)
 			s.log.Info("lease: lost a partition", "partition", p)
 		}
@@ -232,13 +250,8 @@ func (s *Set) renew(ctx context.Context) {
 	}
 }
 
-func isWrongSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
-
 // giveBack releases held partitions above share, so that a replica that joined gets its part.
-func (s *Set) giveBack(ctx context.Context, share int) {
+func (s *Set) giveBack(share int) {
 	s.mu.Lock()
 	var extra []int
 	for p := range s.held {
@@ -249,9 +262,11 @@ func (s *Set) giveBack(ctx context.Context, share int) {
 		return
 	}
 	slices.Sort(extra)
+	var wg sync.WaitGroup
 	for _, p := range extra[share:] {
-		s.release(ctx, p)
+		wg.Go(func() { s.release(p) })
 	}
+	wg.Wait()
 }
 
 // take creates free partitions' leases until this replica holds share of them, and reports whether it took any.
@@ -288,32 +303,46 @@ func (s *Set) take(ctx context.Context, share int, taken map[int]bool) bool {
 	return gained
 }
 
-// release stops the work of partition p and deletes its lease (only if still this replica's revision).
-func (s *Set) release(ctx context.Context, p int) {
+// release stops the work of partition p and, once that work has stopped (or Margin passed, well inside the
+// lease's life), deletes its lease so that the next holder need not wait for it to expire. The delete names
+// this replica's revision: a lease someone else holds by then is left alone.
+func (s *Set) release(p int) {
 	s.mu.Lock()
 	h, ok := s.held[p]
 	if ok {
 		s.drop(p)
 	}
 	s.mu.Unlock()
-	if ok {
-		_ = s.kv.Delete(ctx, partitionKey(p), jetstream.LastRevision(h.rev))
+	if !ok {
+		return
 	}
+	stopped := make(chan struct{})
+	go func() { h.work.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(Margin):
+		s.log.Warn("lease: work on a partition given back did not stop in time; handing it over anyway", "partition", p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Renew)
+	defer cancel()
+	_ = s.kv.Delete(ctx, partitionKey(p), jetstream.LastRevision(h.rev))
 }
 
 // releaseAll gives every lease back and takes this replica off the member list.
 func (s *Set) releaseAll() {
-	ctx, cancel := context.WithTimeout(context.Background(), Renew)
-	defer cancel()
 	s.mu.Lock()
 	var parts []int
 	for p := range s.held {
 		parts = append(parts, p)
 	}
 	s.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, p := range parts {
-		s.release(ctx, p)
+		wg.Go(func() { s.release(p) })
 	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), Renew)
+	defer cancel()
 	_ = s.kv.Delete(ctx, "m."+s.id)
 }
 
