@@ -42,6 +42,7 @@ type Receiver struct {
 	disp    *Dispatcher
 	log     *slog.Logger
 	obs     Observer
+	onSET   func() // after each accepted SET; nil for none
 	window  time.Duration
 	started time.Time     // when New was called
 	setUp   time.Duration // how long a push waits for its registration to get ready
@@ -63,6 +64,10 @@ func WithReplayWindow(d time.Duration) Option { return func(r *Receiver) { r.win
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(r *Receiver) { r.log = l } }
+
+// WithAcceptHook sets f, called after each SET is accepted into the inbox: clustered ssfd tells the replica
+// draining the shared inbox to wake.
+func WithAcceptHook(f func()) Option { return func(r *Receiver) { r.onSET = f } }
 
 // WithObserver sets the metrics observer.
 func WithObserver(o Observer) Option { return func(r *Receiver) { r.obs = o } }
@@ -251,11 +256,19 @@ func (r *Receiver) accept(ctx context.Context, b *binding, set *schemas.SET, cla
 		}
 	})
 	r.obs.SETReceived(b.name, "accepted")
+	r.Wake()
+	if r.onSET != nil {
+		r.onSET()
+	}
+	return nil
+}
+
+// Wake makes Run look at the inbox now: a SET was accepted, here or (in a cluster) by another replica.
+func (r *Receiver) Wake() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // checkState applies spec/ssf.md VAL-11 to verification events: one without state was sent on the

@@ -3,17 +3,20 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/internal/server"
 )
 
 func newKeysCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Generate signing keys and export JWKS documents"}
-	cmd.AddCommand(newKeysGenerateCommand(), newKeysJWKSCommand(), newKeysRotateCommand())
+	cmd.AddCommand(newKeysGenerateCommand(), newKeysJWKSCommand(), newKeysRotateCommand(), newKeysRotateLiveCommand())
 	return cmd
 }
 
@@ -109,5 +112,39 @@ func newKeysRotateCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory of the stopped ssfd")
 	cmd.Flags().StringSliceVar(&algs, "alg", []string{"RS256", "ES256", "EdDSA"}, "rings to rotate")
+	return cmd
+}
+
+func newKeysRotateLiveCommand() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "rotate-live [--url URL] [--token-file F]",
+		Short: "Rotate the SET signing keys of a running ssfd (every replica of a cluster): needs scope ssfd.admin",
+		Long: "Ask a running ssfd to rotate its SET signing keys. The next key, published since the last rotation,\n" +
+			"signs from now on; the active key is retired but stays published for 7 days. In a cluster the rings are\n" +
+			"shared: one replica rotates them by compare-and-set and every other replica takes the new ring within\n" +
+			"moments, while receivers verify both keys.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := cf.call(cmd, http.MethodPost, server.PathKeyRotation, nil)
+			if err != nil {
+				return err
+			}
+			var resp server.KeyRotation
+			if err := json.Unmarshal(out, &resp); err != nil {
+				return fmt.Errorf("the answer is not a key rotation answer: %w", err)
+			}
+			algs := make([]string, 0, len(resp.Active))
+			for alg := range resp.Active {
+				algs = append(algs, alg)
+			}
+			slices.Sort(algs)
+			for _, alg := range algs {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: active key %s\n", alg, resp.Active[alg])
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
 	return cmd
 }

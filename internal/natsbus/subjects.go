@@ -10,9 +10,15 @@ const (
 	SubjectEventsPrefix = "ssf.events."
 	// SubjectRevocationPrefix + <tenant>: revocation operations for resource servers.
 	SubjectRevocationPrefix = "ssf.revocation."
-	// SubjectWakePrefix + <stream_id>: long-poll wake-ups across replicas.
+	// SubjectWakePrefix + <stream_id>: SETs were queued for the stream on one replica; the others wake their
+	// long polls and the stream's push or NATS worker. The payload names the replica that sent it.
 	SubjectWakePrefix = "ssf.wake."
+	// SubjectInboxWake: a replica accepted a SET into the shared receiver inbox; the replica draining it wakes.
+	SubjectInboxWake = "ssf.receiver.wake"
 )
+
+// WakeSubject is the wake-up subject of a stream.
+func WakeSubject(streamID string) string { return SubjectWakePrefix + streamID }
 
 // StreamSETs is the JetStream stream that holds the SETs of NATS-delivered streams.
 const StreamSETs = "SSF_SETS"

@@ -85,6 +85,11 @@ func rawSignRate(b *testing.B) float64 {
 // reports SETs/s, the p50 and p99 of emit → delivered, and the ratio to the raw signing rate of the same run,
 // which it returns.
 func deliveryBench(b *testing.B, h *harness, nStreams int, create func(i int), s *sink) (rate, rawSign float64) {
+	return deliveryBenchOn(b, []*harness{h}, nStreams, create, s)
+}
+
+// deliveryBenchOn is deliveryBench with the events emitted through the replicas of a cluster in turn.
+func deliveryBenchOn(b *testing.B, hs []*harness, nStreams int, create func(i int), s *sink) (rate, rawSign float64) {
 	for i := range nStreams {
 		create(i)
 	}
@@ -116,7 +121,7 @@ func deliveryBench(b *testing.B, h *harness, nStreams int, create func(i int), s
 				}
 				ev, _ := transmitter.NewEventFor(subject, &schemas.SessionRevoked{}, fmt.Sprintf("bench-%d", i))
 				at := time.Now()
-				accepted, err := h.srv.Transmitter().Emit(context.Background(), []transmitter.Event{ev})
+				accepted, err := hs[int(i)%len(hs)].srv.Transmitter().Emit(context.Background(), []transmitter.Event{ev})
 				if err != nil {
 					b.Error(err)
 					return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -27,8 +26,7 @@ func (s *Server) setUpIssuer(e *echo.Echo, static *transmitter.StaticTokens) (tr
 	if err != nil {
 		return nil, err
 	}
-	ringPath := filepath.Join(s.cfg.DataDir, "keys", "issuer-"+string(alg)+".json")
-	ring, err := openRing(ringPath, alg)
+	ring, rotate, err := s.rings("issuer-"+string(alg), alg)
 	if err != nil {
 		return nil, fmt.Errorf("server: access-token keys: %w", err)
 	}
@@ -39,14 +37,8 @@ func (s *Server) setUpIssuer(e *echo.Echo, static *transmitter.StaticTokens) (tr
 	if s.cfg.Dev {
 		reserved = append(reserved, "admin")
 	}
-	rotate := func() error {
-		if err := ring.Rotate(); err != nil {
-			return err
-		}
-		return keys.SaveRing(ringPath, ring)
-	}
 	s.issuerKeys = ring
-	s.issuer, err = issuer.New(s.cfg.IssuerURL(), s.db, ring, issuer.WithLogger(s.log), issuer.WithEventSink(issuerSink{s.tx}),
+	s.issuer, err = issuer.New(s.cfg.IssuerURL(), s.issuerStore, ring, issuer.WithLogger(s.log), issuer.WithEventSink(issuerSink{s.tx}),
 		issuer.WithReservedClientIDs(reserved...), issuer.WithKeyRotation(rotate), issuer.WithOpPublisher(opPublisher{s.revBus}),
 		issuer.WithObserver(s.metrics.ObserveToken()),
 		issuer.WithConfig(issuer.Config{AccessTokenTTL: o.AccessTokenTTL, DelegatedTokenTTL: o.DelegatedTokenTTL,

@@ -13,28 +13,49 @@ import (
 // keySet signs SETs with one key ring per algorithm and publishes the union of their JWKS. It implements
 // transmitter.Signer.
 type keySet struct {
-	dir   string
-	rings map[string]*keys.Ring
-	algs  []string
+	rings   map[string]*keys.Ring
+	rotates map[string]func() error
+	algs    []string
 }
 
-// openKeySet loads the ring of every algorithm from dir (keys/set-<alg>.json, mode 0600), creating the ones that
-// do not exist yet.
-func openKeySet(dir string, algs []string) (*keySet, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("server: key directory: %w", err)
+// ringOpener opens the key ring called name (set-ES256, issuer-ES256, ...) and returns it with the function
+// that rotates it where it is kept: a file in the data directory on one node, the cluster's key bucket with
+// --store jetstream.
+type ringOpener func(name string, alg keys.Algorithm) (ring *keys.Ring, rotate func() error, err error)
+
+// fileRings keeps rings as files <dir>/<name>.json, mode 0600.
+func fileRings(dir string) ringOpener {
+	return func(name string, alg keys.Algorithm) (*keys.Ring, func() error, error) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("server: key directory: %w", err)
+		}
+		path := filepath.Join(dir, name+".json")
+		ring, err := openRing(path, alg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ring, func() error {
+			if err := ring.Rotate(); err != nil {
+				return err
+			}
+			return keys.SaveRing(path, ring)
+		}, nil
 	}
-	ks := &keySet{dir: dir, rings: map[string]*keys.Ring{}, algs: algs}
+}
+
+// openKeySet opens the ring of every algorithm (set-<alg>), creating the ones that do not exist yet.
+func openKeySet(open ringOpener, algs []string) (*keySet, error) {
+	ks := &keySet{rings: map[string]*keys.Ring{}, rotates: map[string]func() error{}, algs: algs}
 	for _, name := range algs {
 		alg, err := keys.ParseAlgorithm(name)
 		if err != nil {
 			return nil, err
 		}
-		ring, err := openRing(ks.path(name), alg)
+		ring, rotate, err := open("set-"+name, alg)
 		if err != nil {
 			return nil, fmt.Errorf("server: %s signing keys: %w", name, err)
 		}
-		ks.rings[name] = ring
+		ks.rings[name], ks.rotates[name] = ring, rotate
 	}
 	return ks, nil
 }
@@ -50,19 +71,12 @@ func openRing(path string, alg keys.Algorithm) (*keys.Ring, error) {
 	return ring, err
 }
 
-// path is the file of alg's ring.
-func (k *keySet) path(alg string) string { return filepath.Join(k.dir, "set-"+alg+".json") }
-
 // rotate rotates every ring while SETs are being signed and saves each: the next key, published since the last
 // rotation, signs from now on; the active key is retired and stays published.
 func (k *keySet) rotate() error {
 	for _, alg := range k.algs {
-		ring := k.rings[alg]
-		if err := ring.Rotate(); err != nil {
+		if err := k.rotates[alg](); err != nil {
 			return fmt.Errorf("server: rotate %s: %w", alg, err)
-		}
-		if err := keys.SaveRing(k.path(alg), ring); err != nil {
-			return fmt.Errorf("server: save %s ring: %w", alg, err)
 		}
 	}
 	return nil

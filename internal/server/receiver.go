@@ -35,7 +35,7 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 	rc := s.cfg.Receiver
 	s.dispatch = receiver.NewDispatcher()
 	if rc.NATSSink {
-		pub, err := natsbus.NewEventPublisher(context.Background(), s.nc, 1)
+		pub, err := natsbus.NewEventPublisher(context.Background(), s.nc, s.natsReplicas())
 		if err != nil {
 			return err
 		}
@@ -80,8 +80,17 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 		}
 		s.dispatch.HandleAll(receiver.NewWebhookSink(w.URL, h, w.Timeout).Handle)
 	}
-	s.rcv = receiver.New(s.db, s.dispatch, receiver.WithReplayWindow(rc.ReplayWindow), receiver.WithLogger(s.log),
-		receiver.WithObserver(s.metrics))
+	ropts := []receiver.Option{receiver.WithReplayWindow(rc.ReplayWindow), receiver.WithLogger(s.log),
+		receiver.WithObserver(s.metrics)}
+	if s.clustered() { // the inbox is shared: the replica draining it wakes when any replica accepts a SET
+		ropts = append(ropts, receiver.WithAcceptHook(func() { _ = s.nc.Publish(natsbus.SubjectInboxWake, []byte(s.replicaID)) }))
+	}
+	s.rcv = receiver.New(s.inbox, s.dispatch, ropts...)
+	if s.clustered() {
+		if err := s.followInboxWakes(s.rcv.Wake); err != nil {
+			return err
+		}
+	}
 	s.rcv.RegisterPush(e)
 	e.GET(ReceiverStatusPath, func(c echo.Context) error {
 		backlog, err := s.rcv.Backlog(c.Request().Context())
@@ -106,7 +115,11 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 
 // startReceiver runs the inbox dispatcher and every keeper until ctx is done.
 func (s *Server) startReceiver(ctx context.Context) {
-	s.rcvWorkers.Go(func() { _ = s.rcv.Run(ctx) })
+	s.rcvWorkers.Go(func() {
+		s.singleton(ctx, jobReceiverWork, func(ctx context.Context) { _ = s.rcv.Run(ctx) })
+	})
+	// Every replica keeps every registration: each needs the transmitter's keys to verify what is pushed to it,
+	// and the shared inbox takes a SET once whichever replica polled or was pushed it.
 	for _, k := range s.keepers {
 		s.rcvWorkers.Go(func() { _ = k.Run(ctx) })
 	}

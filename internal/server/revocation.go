@@ -33,7 +33,7 @@ const PathKillSwitch = "/api/v1/killswitch"
 // setUpRevocation opens the revocation streams on NATS and builds this process's revocation index, which
 // follows them once started; the issuer publishes its ops there.
 func (s *Server) setUpRevocation() error {
-	bus, err := natsbus.OpenRevocations(context.Background(), s.nc, 1, revocation.DefaultRetention)
+	bus, err := natsbus.OpenRevocations(context.Background(), s.nc, s.natsReplicas(), revocation.DefaultRetention)
 	if err != nil {
 		return err
 	}

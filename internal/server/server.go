@@ -25,6 +25,7 @@ import (
 
 	"github.com/ssfd/ssfd/internal/config"
 	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/internal/lease"
 	"github.com/ssfd/ssfd/internal/metrics"
 	"github.com/ssfd/ssfd/internal/natsbus"
 	"github.com/ssfd/ssfd/internal/telemetry"
@@ -33,6 +34,7 @@ import (
 	"github.com/ssfd/ssfd/receiver/revocation"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/storage/bolt"
+	"github.com/ssfd/ssfd/streams"
 	"github.com/ssfd/ssfd/transmitter"
 	"github.com/ssfd/ssfd/transmitter/poll"
 	"github.com/ssfd/ssfd/transmitter/push"
@@ -43,7 +45,7 @@ import (
 type Server struct {
 	cfg      config.Config
 	log      *slog.Logger
-	db       *bolt.DB
+	db       *bolt.DB // the bbolt file; nil with --store jetstream
 	nats     *natsbus.Embedded
 	nc       *nats.Conn
 	ln       net.Listener
@@ -77,15 +79,27 @@ type Server struct {
 	revRefused atomic.Int64
 	// stopTracing flushes and stops the span exporter; nil without tracing.
 	stopTracing func(context.Context) error
+
+	// The stores of the roles: all s.db on one node, JetStream streams and buckets in a cluster (cluster.go).
+	store       streams.Store
+	queue       streams.Queue
+	issuerStore issuer.Store
+	inbox       receiver.Inbox
+	rings       ringOpener
+	// In a cluster: this replica's name and its work leases; closers close the JetStream stores.
+	replicaID string
+	leases    *lease.Set
+	closers   []func() error
 }
 
 // New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must
 // have passed Validate.
 func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	s = &Server{cfg: cfg, log: log}
+	opened := s // every error return sets s to nil: close what was opened through this copy
 	defer func() {
 		if err != nil {
-			s.close()
+			opened.close()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -96,10 +110,10 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	if s.db, err = bolt.Open(filepath.Join(cfg.DataDir, "ssfd.db")); err != nil {
+	if err := s.startNATS(); err != nil {
 		return nil, err
 	}
-	if err := s.startNATS(); err != nil {
+	if err := s.openStores(); err != nil {
 		return nil, err
 	}
 	if err := s.setUpRevocation(); err != nil {
@@ -115,7 +129,7 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ks, err := openKeySet(filepath.Join(cfg.DataDir, "keys"), cfg.SigningAlgorithms)
+	ks, err := openKeySet(s.rings, cfg.SigningAlgorithms)
 	if err != nil {
 		return nil, err
 	}
@@ -125,16 +139,26 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.metrics = metrics.New(s.db, s.db, cfg.MetricsPerStream)
-	s.push = push.NewManager(s.db, s.db, push.NewSender(guard, cfg.PushTimeout), push.WithLogger(log), push.WithObserver(s.metrics),
+	s.metrics = metrics.New(s.store, s.queue, cfg.MetricsPerStream)
+	s.push = push.NewManager(s.store, s.queue, push.NewSender(guard, cfg.PushTimeout), push.WithLogger(log), push.WithObserver(s.metrics),
 		push.WithBackoff(push.Backoff{Min: cfg.PushRetryMin, Max: cfg.PushRetryMax, MaxAge: cfg.PushMaxAge}))
-	publisher, err := natsbus.NewSETPublisher(context.Background(), s.nc, 1)
+	publisher, err := natsbus.NewSETPublisher(context.Background(), s.nc, s.natsReplicas())
 	if err != nil {
 		return nil, err
 	}
-	s.relay = relay.New(s.db, s.db, publisher, log, s.metrics)
-	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.db, s.db, ks,
-		transmitter.WithNotifier(transmitter.Notifiers{s.waker, s.push, s.relay}), transmitter.WithObserver(s.metrics),
+	s.relay = relay.New(s.store, s.queue, publisher, log, s.metrics)
+	local := transmitter.Notifiers{s.waker, s.push, s.relay}
+	notify := transmitter.Notifier(local)
+	if s.clustered() {
+		s.push.SetOwnership(s.leases)
+		s.relay.SetOwnership(s.leases)
+		if err := s.followWakes(local.Notify); err != nil {
+			return nil, err
+		}
+		notify = transmitter.Notifiers{local, clusterNotifier{nc: s.nc, self: s.replicaID}}
+	}
+	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.store, s.queue, ks,
+		transmitter.WithNotifier(notify), transmitter.WithObserver(s.metrics),
 		transmitter.WithDeliveryMethods(schemas.DeliveryPoll, schemas.DeliveryPush, schemas.DeliveryNATS),
 		transmitter.WithPushURLCheck(func(u string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // bounded DNS lookup
@@ -146,7 +170,7 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	pollServer := poll.NewServer(s.db, s.db, s.waker, poll.WithTimeout(cfg.PollTimeout), poll.WithActivity(s.tx.Touch),
+	pollServer := poll.NewServer(s.store, s.queue, s.waker, poll.WithTimeout(cfg.PollTimeout), poll.WithActivity(s.tx.Touch),
 		poll.WithObserver(s.metrics))
 	e := s.newEcho()
 	if err := s.setUpReceiver(e, tokens); err != nil {
@@ -166,18 +190,20 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if s.issuer != nil {
 		e.POST(PathKillSwitch, s.handleKillSwitch, transmitter.Authenticate(verifier, issuer.ScopeAdmin))
 	}
+	e.POST(PathKeyRotation, s.handleKeyRotation, transmitter.Authenticate(verifier, issuer.ScopeAdmin))
 	if err := s.setUpCheckAPI(e); err != nil {
 		return nil, err
 	}
 	s.startRevocation(ctx)
 	s.tx.Register(e, verifier)
 	pollServer.Register(e, s.tx.BasePath(), verifier)
+	if s.leases != nil {
+		s.workers.Go(func() { s.leases.Run(ctx) })
+	}
 	if s.issuer != nil {
-		s.workers.Add(1)
-		go func() {
-			defer s.workers.Done()
-			s.issuer.RunOutbox(ctx, outboxRetry)
-		}()
+		s.workers.Go(func() {
+			s.singleton(ctx, jobOutbox, func(ctx context.Context) { s.issuer.RunOutbox(ctx, outboxRetry) })
+		})
 	}
 	if _, err := natsbus.ServeIntake(s.nc, 30*time.Second, func(ctx context.Context, _ string, body []byte) []byte {
 		return s.tx.HandleIntake(ctx, body)
@@ -185,11 +211,11 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 		return nil, err
 	}
 	if cfg.InactivityTimeout > 0 {
-		s.workers.Add(1)
-		go func() {
-			defer s.workers.Done()
-			s.tx.RunInactivityChecks(ctx, min(cfg.InactivityTimeout/10, time.Minute))
-		}()
+		s.workers.Go(func() {
+			s.singleton(ctx, jobInactivity, func(ctx context.Context) {
+				s.tx.RunInactivityChecks(ctx, min(cfg.InactivityTimeout/10, time.Minute))
+			})
+		})
 	}
 	for name, run := range map[string]func(context.Context) error{"push": s.push.Run, "NATS relay": s.relay.Run} {
 		s.workers.Add(1)
@@ -341,6 +367,29 @@ func (s *Server) Issuer() string { return s.tx.Issuer() }
 // AdminTokenPath is where --dev keeps the admin token.
 func (s *Server) AdminTokenPath() string { return filepath.Join(s.cfg.DataDir, "admin.token") }
 
+// PathKeyRotation rotates the SET signing keys of a running server (of every replica, in a cluster).
+const PathKeyRotation = "/api/v1/keys/rotate"
+
+// KeyRotation is the answer of PathKeyRotation: the key that signs from now on, per algorithm.
+type KeyRotation struct {
+	Active map[string]string `json:"active"`
+}
+
+// handleKeyRotation rotates every SET signing ring: on one node the files, in a cluster the shared rings by
+// compare-and-set, which every other replica picks up.
+func (s *Server) handleKeyRotation(c echo.Context) error {
+	if err := s.keys.rotate(); err != nil {
+		s.log.Error("key rotation", "err", err)
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "the keys could not be rotated; try again")
+	}
+	out := KeyRotation{Active: map[string]string{}}
+	for alg, ring := range s.keys.rings {
+		out.Active[alg] = ring.Active().ID()
+	}
+	s.log.Info("SET signing keys rotated", "active", out.Active)
+	return c.JSON(http.StatusOK, out)
+}
+
 // RotateKeys rotates the SET signing keys of every algorithm while the server runs and saves them: the next key,
 // published in the JWKS since the last rotation, signs from now on; the active key is retired and stays
 // published for keys.DefaultRetireWindow, so SETs it signed still verify.
@@ -348,6 +397,9 @@ func (s *Server) RotateKeys() error { return s.keys.rotate() }
 
 // NATSURL returns the URL of the NATS server in use.
 func (s *Server) NATSURL() string { return s.nc.ConnectedUrl() }
+
+// natsURLForDisplay is the NATS URL with any password replaced, for printing and logs.
+func (s *Server) natsURLForDisplay() string { return s.nc.ConnectedUrlRedacted() }
 
 // Transmitter returns the transmitter, for in-process producers.
 func (s *Server) Transmitter() *transmitter.Transmitter { return s.tx }
@@ -397,6 +449,11 @@ func (s *Server) close() {
 	if s.stop != nil {
 		s.stop()
 		s.workers.Wait() // in-flight pushes settle before storage closes
+	}
+	for _, c := range s.closers {
+		if err := c(); err != nil {
+			s.log.Error("close storage", "err", err)
+		}
 	}
 	for _, nc := range s.extraConns {
 		nc.Close()
@@ -455,7 +512,7 @@ func (s *Server) printWelcome(out io.Writer) {
 	if s.nats == nil {
 		label = "NATS"
 	}
-	fmt.Fprintf(out, "  %-21s %s\n", label, s.NATSURL())
+	fmt.Fprintf(out, "  %-21s %s\n", label, s.natsURLForDisplay())
 	for _, g := range s.cfg.Receiver.Registrations {
 		fmt.Fprintf(out, "  receiving from        %s (%s, registration %s)\n", g.Issuer, cmp.Or(g.Delivery, "poll"), g.Name)
 	}

@@ -31,9 +31,11 @@ var ErrLocked = errors.New("bolt: the database file is locked by another process
 // group-committed by one writer goroutine: every Enqueue waiting while a commit runs goes into the next
 // transaction, so there is one fsync per batch rather than per SET.
 type DB struct {
-	db      *bbolt.DB
-	window  time.Duration
-	timeout time.Duration
+	db         *bbolt.DB
+	window     time.Duration
+	timeout    time.Duration
+	noSync     bool
+	batchDelay time.Duration
 
 	mu     sync.RWMutex // guards closed against senders on reqs
 	closed bool
@@ -56,9 +58,17 @@ func WithCommitWindow(d time.Duration) Option { return func(db *DB) { db.window 
 // WithTimeout sets how long Open waits for the file lock (default 1 s).
 func WithTimeout(d time.Duration) Option { return func(db *DB) { db.timeout = d } }
 
+// WithoutSync skips fsync on commit: for a cache rebuilt from a log of record on every open (storage/jetstream's
+// State), never for a store of record, which a crash could then lose writes from.
+func WithoutSync() Option { return func(db *DB) { db.noSync = true } }
+
+// WithBatchDelay sets how long a batched write waits for company (default 1 ms); a single writer applying one
+// command at a time wants none.
+func WithBatchDelay(d time.Duration) Option { return func(db *DB) { db.batchDelay = d } }
+
 // Open opens (or creates, with mode 0600) the database file at path.
 func Open(path string, opts ...Option) (*DB, error) {
-	db := &DB{timeout: time.Second, reqs: make(chan *enqueueRequest, 1024), done: make(chan struct{})}
+	db := &DB{timeout: time.Second, batchDelay: batchDelay, reqs: make(chan *enqueueRequest, 1024), done: make(chan struct{})}
 	for _, opt := range opts {
 		opt(db)
 	}
@@ -66,6 +76,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 		Timeout: db.timeout, FreelistType: bbolt.FreelistMapType,
 		// The freelist is rebuilt on open instead of written on every commit: commits are the hot path.
 		NoFreelistSync: true,
+		NoSync:         db.noSync,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
@@ -74,7 +85,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	db.db = b
-	b.MaxBatchDelay = batchDelay
+	b.MaxBatchDelay = db.batchDelay
 	if err := b.Update(initLayout); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)

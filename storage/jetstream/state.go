@@ -133,7 +133,7 @@ func OpenState(ctx context.Context, nc *nats.Conn, opts Options, viewPath string
 	if err := os.Remove(viewPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("jetstream: remove the old view: %w", err)
 	}
-	view, err := bolt.Open(viewPath)
+	view, err := bolt.Open(viewPath, bolt.WithoutSync(), bolt.WithBatchDelay(0)) // a cache rebuilt from the log: no fsync, no batching delay
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: open the view: %w", err)
 	}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ssfd/ssfd/internal/config"
+	"github.com/ssfd/ssfd/internal/keys"
+	"github.com/ssfd/ssfd/internal/lease"
+	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/storage/bolt"
+	sjs "github.com/ssfd/ssfd/storage/jetstream"
+	"github.com/ssfd/ssfd/streams"
+)
+
+// Work that one replica of a cluster does at a time, named for the leases that decide which: the issuer's
+// outbox (each revocation becomes one CAEP event, not one per replica), the inactivity checks and the receiver's
+// inbox (each SET is handled once).
+const (
+	jobOutbox       = "job.issuer-outbox"
+	jobInactivity   = "job.inactivity"
+	jobReceiverWork = "job.receiver-inbox"
+)
+
+// clustered reports whether this process is a replica sharing its state through JetStream.
+func (s *Server) clustered() bool { return s.cfg.Store == config.StoreJetStream }
+
+// natsReplicas is the replica count of the JetStream streams and buckets this process creates: 1 on one node
+// (the embedded server, or a NATS server used with the bolt store), nats_replicas (default 3) in a cluster.
+func (s *Server) natsReplicas() int {
+	if !s.clustered() {
+		return 1
+	}
+	return cmp.Or(s.cfg.NATSReplicas, 3)
+}
+
+// openStores opens the storage of every role: the bbolt file on one node, or the cluster's JetStream streams
+// and buckets (with the key bucket and the work leases) with --store jetstream. NATS is connected already.
+func (s *Server) openStores() error {
+	if !s.clustered() {
+		db, err := bolt.Open(filepath.Join(s.cfg.DataDir, "ssfd.db"))
+		if err != nil {
+			return err
+		}
+		s.db = db
+		s.store, s.queue, s.issuerStore, s.inbox = db, db, db, db
+		s.rings = fileRings(filepath.Join(s.cfg.DataDir, "keys"))
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := sjs.Options{Replicas: s.natsReplicas(), Prefix: s.cfg.NATSPrefix}
+	st, err := sjs.OpenStreams(ctx, s.nc, opts)
+	if err != nil {
+		return err
+	}
+	s.store, s.queue = st, st
+	state, err := sjs.OpenState(ctx, s.nc, opts, filepath.Join(s.cfg.DataDir, "state-cache.db"))
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, state.Close)
+	s.issuerStore, s.inbox = state, state
+	rings, err := sjs.OpenRings(ctx, s.nc, opts, s.log)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() error { rings.Close(); return nil })
+	s.rings = func(name string, alg keys.Algorithm) (*keys.Ring, func() error, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ring, err := rings.Open(ctx, name, alg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ring, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return rings.Rotate(ctx, name, ring)
+		}, nil
+	}
+	s.replicaID = cmp.Or(s.cfg.ReplicaID, defaultReplicaID())
+	if s.leases, err = lease.Open(ctx, s.nc, cmp.Or(s.cfg.NATSPrefix, "SSFD"), s.natsReplicas(), s.replicaID, s.log); err != nil {
+		return err
+	}
+	s.log.Info("clustered: state on JetStream", "replica", s.replicaID, "replicas", s.natsReplicas(),
+		"prefix", cmp.Or(s.cfg.NATSPrefix, "SSFD"))
+	return nil
+}
+
+// defaultReplicaID is the host name and a random suffix, so that two processes on one host differ.
+func defaultReplicaID() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, cmp.Or(host, "ssfd")), "-") + "-" + hex.EncodeToString(b[:])
+}
+
+// singleton runs job under the lease named key: at once on one node, and in a cluster only while this replica
+// holds the lease, starting again when it takes the lease back, until ctx ends.
+func (s *Server) singleton(ctx context.Context, key string, job func(ctx context.Context)) {
+	if s.leases == nil {
+		job(ctx)
+		return
+	}
+	for ctx.Err() == nil {
+		if _, err := s.leases.Wait(ctx, key); err != nil {
+			return
+		}
+		held, release, ok := s.leases.Acquire(key)
+		if !ok {
+			continue // lost again in between
+		}
+		jctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(held, cancel)
+		job(jctx)
+		stop()
+		cancel()
+		release()
+	}
+}
+
+// clusterNotifier tells the other replicas that SETs were queued for streams, on ssf.wake.<stream_id>, so that
+// their long polls answer and the replica owning the stream's push or NATS delivery sends them at once.
+type clusterNotifier struct {
+	nc   *nats.Conn
+	self string
+}
+
+// Notify publishes one wake-up per stream; a wake-up lost in transit only delays delivery until the next
+// one or the workers' idle check, so it is fire and forget.
+func (n clusterNotifier) Notify(ids ...streams.ID) {
+	for _, id := range ids {
+		_ = n.nc.Publish(natsbus.WakeSubject(string(id)), []byte(n.self))
+	}
+}
+
+// followWakes passes every wake-up from another replica to the local notifiers.
+func (s *Server) followWakes(local func(ids ...streams.ID)) error {
+	_, err := s.nc.Subscribe(natsbus.SubjectWakePrefix+">", func(m *nats.Msg) {
+		if string(m.Data) != s.replicaID {
+			local(streams.ID(strings.TrimPrefix(m.Subject, natsbus.SubjectWakePrefix)))
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("server: follow wake-ups: %w", err)
+	}
+	return nil
+}
+
+// followInboxWakes wakes the receiver's inbox drain when another replica accepted a SET.
+func (s *Server) followInboxWakes(wake func()) error {
+	_, err := s.nc.Subscribe(natsbus.SubjectInboxWake, func(m *nats.Msg) {
+		if string(m.Data) != s.replicaID {
+			wake()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("server: follow inbox wake-ups: %w", err)
+	}
+	return nil
+}
