@@ -54,10 +54,7 @@ func newTestCluster(t testing.TB, n int, change ...func(*config.Config)) *testCl
 	}
 	first := ln.Addr().String()
 	_ = ln.Close()
-	c := &testCluster{t: t, nats: nc, issuer: "http://" + first, prefix: "T" + strings.ReplaceAll(t.Name(), "/", "_")}
-	if len(c.prefix) > 32 {
-		c.prefix = c.prefix[:32]
-	}
+	c := &testCluster{t: t, nats: nc, issuer: "http://" + first, prefix: "SSFDTEST"} // the NATS cluster is the test's own
 	for i := range n {
 		addr := "127.0.0.1:0"
 		if i == 0 {

@@ -126,7 +126,15 @@ type worker struct {
 	fetched time.Time
 	attempt int
 	lastJTI string
+	// ahead holds SETs read ahead of their push, oldest first, read at mark: one queue read serves many pushes
+	// (a clustered queue answers in milliseconds). A change of the stream's status or configuration empties it.
+	ahead []streams.Item
+	mark  uint64
+	seen  *streams.Stream // the stream as last read, kept when stream is dropped to be read again
 }
+
+// readAhead is how many SETs a worker reads from the queue at once beyond those awaiting acknowledgement.
+const readAhead = 32
 
 // step pushes the next SET if there is one to push now, and says how long to wait before the next step, whether
 // that wait is a retry backoff, and whether the worker is done.
@@ -140,7 +148,10 @@ func (w *worker) step(ctx context.Context) (wait time.Duration, retrying, done b
 		case err != nil:
 			return m.backoff.Min, false, ctx.Err() != nil
 		}
-		w.stream, w.fetched = s, time.Now()
+		if w.seen == nil || changed(w.seen, s) {
+			w.ahead = nil
+		}
+		w.stream, w.seen, w.fetched = s, s, time.Now()
 	}
 	s := w.stream
 	switch {
@@ -149,7 +160,7 @@ func (w *worker) step(ctx context.Context) (wait time.Duration, retrying, done b
 	case s.Status != schemas.StatusEnabled && !s.PausedForInactivity:
 		return idleCheck, false, false // paused holds, disabled drops: nothing to send until enabled again
 	}
-	it, ok, err := m.next(ctx, w.id, w.acks)
+	it, ok, err := w.next(ctx)
 	switch {
 	case err != nil:
 		return m.backoff.Min, false, ctx.Err() != nil
@@ -161,7 +172,17 @@ func (w *worker) step(ctx context.Context) (wait time.Duration, retrying, done b
 	}
 	w.attempt++
 	wait = m.deliver(ctx, s, it, w.attempt, w.acks)
+	if wait == 0 { // delivered (now in flight) or dead-lettered: on to the next
+		w.ahead = w.ahead[1:]
+	}
 	return wait, wait > 0, false
+}
+
+// changed reports whether a stream's status or delivery changed between two reads of it: SETs read ahead
+// under the old ones are read again (a disabled stream's queue was purged; a paused one holds).
+func changed(old, cur *streams.Stream) bool {
+	return old.Status != cur.Status || old.PausedForInactivity != cur.PausedForInactivity ||
+		!old.UpdatedAt.Equal(cur.UpdatedAt) || old.Config.Delivery != cur.Config.Delivery
 }
 
 // finishWait ends an interrupted wait: a retry still waits out its backoff, an idle wait ends now. It reports
@@ -180,17 +201,22 @@ func (m *Manager) finishWait(ctx context.Context, timer *time.Timer, retrying bo
 	}
 }
 
-// next returns the oldest queued SET that was not delivered yet (delivered ones wait for their acknowledgement).
-func (m *Manager) next(ctx context.Context, id streams.ID, acks *transmitter.Acks) (streams.Item, bool, error) {
-	mark := acks.Snapshot()
-	items, _, err := m.queue.Pending(ctx, id, acks.Len()+1)
-	if err != nil {
-		return streams.Item{}, false, err
-	}
-	for _, it := range items {
-		if !acks.InFlight(it.JTI, mark) {
-			return it, true, nil
+// next returns the oldest queued SET that was not delivered yet (delivered ones wait for their acknowledgement),
+// from the SETs read ahead or, when they are used up, from a new read of the queue.
+func (w *worker) next(ctx context.Context) (streams.Item, bool, error) {
+	for range 2 {
+		for len(w.ahead) > 0 && w.acks.InFlight(w.ahead[0].JTI, w.mark) {
+			w.ahead = w.ahead[1:]
 		}
+		if len(w.ahead) > 0 {
+			return w.ahead[0], true, nil
+		}
+		w.mark = w.acks.Snapshot()
+		items, _, err := w.m.queue.Pending(ctx, w.id, w.acks.Len()+readAhead)
+		if err != nil {
+			return streams.Item{}, false, err
+		}
+		w.ahead = items
 	}
 	return streams.Item{}, false, nil
 }
