@@ -79,8 +79,8 @@ func TestComposeRunsSSFDReplicasOnAThreeNodeNATSCluster(t *testing.T) {
 	if len(volumes) != len(replicas) {
 		t.Error("two replicas share a data volume; each needs its own")
 	}
-	if len(issuers) != 1 {
-		t.Errorf("the replicas have different issuers %v; all must use the load balancer's", issuers)
+	if len(issuers) != 1 || issuers[""] {
+		t.Errorf("the replicas have issuers %v; all must set the same one, the load balancer's", issuers)
 	}
 	var lb strings.Builder
 	for _, c := range compose.Configs {
@@ -221,7 +221,20 @@ func TestKubernetesRunsSSFDReplicasOnAThreeNodeNATSStatefulSet(t *testing.T) {
 			t.Errorf("ssfd: SSFD_NATS_URL %q lacks %s:4222", env["SSFD_NATS_URL"], nodes[i])
 		}
 	}
+	if p := ssfd.str("spec", "template", "spec", "containers", 0, "startupProbe", "httpGet", "path"); p == "<nil>" {
+		t.Error("ssfd: no startup probe; the liveness probe could restart a replica while it replays the state log")
+	}
+	var cfg struct {
+		Issuer string `yaml:"issuer"`
+	}
+	if err := yaml.Unmarshal([]byte(objs["ConfigMap/ssfd"].str("data", "ssfd.yaml")), &cfg); err != nil {
+		t.Fatalf("ConfigMap ssfd: %v", err)
+	}
+	if cfg.Issuer == "" && env["SSFD_ISSUER"] == "" {
+		t.Error("ssfd: no issuer; every replica must sign with the same, explicit issuer")
+	}
 	checkNATSConfig(t, objs, sts, nodes)
+	checkNATSNetworkPolicy(t, objs, ssfd, sts)
 	serveAcceptsPod(t, objs["ConfigMap/ssfd"], env)
 
 	for name, want := range map[string]int{"ssfd": 1, "nats": 2} {
@@ -244,33 +257,44 @@ func serveAcceptsPod(t *testing.T, cm manifest, env map[string]string) {
 	if err := os.WriteFile(path, []byte(cm.str("data", "ssfd.yaml")), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	serveAccepts(t, "Deployment ssfd", []string{"--config", path}, resolvePodEnv(env))
+}
+
+// resolvePodEnv turns the env of containerEnv into the values the process sees: a value from the downward API or
+// a Secret becomes a placeholder of letters and digits, different for every variable, and $(NAME) references are
+// expanded as the kubelet does.
+func resolvePodEnv(env map[string]string) map[string]string {
 	resolved := map[string]string{}
 	for name, v := range env {
 		if strings.HasPrefix(v, "from:") {
-			resolved[name] = "placeholder0"
+			resolved[name] = "placeholder" + strings.ReplaceAll(name, "_", "")
 		}
 	}
 	for name, v := range env {
 		if !strings.HasPrefix(v, "from:") {
 			for ref, val := range resolved {
+				if !strings.HasPrefix(env[ref], "from:") {
+					continue
+				}
 				v = strings.ReplaceAll(v, "$("+ref+")", val)
 			}
 			resolved[name] = v
 		}
 	}
-	serveAccepts(t, "Deployment ssfd", []string{"--config", path}, resolved)
+	return resolved
 }
 
-// checkNATSConfig loads the StatefulSet's nats.conf with nats-server's own parser, its environment variables set
-// to placeholders, and checks that it enables JetStream and routes to every node.
+// checkNATSConfig loads the StatefulSet's nats.conf with nats-server's own parser, its environment resolved by
+// resolvePodEnv, and checks that it enables JetStream, routes to every node with the route credentials, requires
+// authentication on both ports, and keeps the monitoring port off every Service.
 func checkNATSConfig(t *testing.T, objs map[string]manifest, sts manifest, nodes []string) {
 	t.Helper()
 	cm := objs["ConfigMap/nats"]
 	if cm == nil {
 		t.Fatal("no ConfigMap nats")
 	}
-	for name := range containerEnv(sts) {
-		t.Setenv(name, "placeholder")
+	for name, v := range resolvePodEnv(containerEnv(sts)) {
+		t.Setenv(name, v)
 	}
 	path := filepath.Join(t.TempDir(), "nats.conf")
 	if err := os.WriteFile(path, []byte(cm.str("data", "nats.conf")), 0o600); err != nil {
@@ -283,9 +307,16 @@ func checkNATSConfig(t *testing.T, objs map[string]manifest, sts manifest, nodes
 	if !opts.JetStream || opts.StoreDir == "" || opts.Cluster.Name == "" {
 		t.Errorf("nats.conf: jetstream %v, store_dir %q, cluster %q", opts.JetStream, opts.StoreDir, opts.Cluster.Name)
 	}
+	if opts.Cluster.Username == "" || opts.Cluster.Password == "" {
+		t.Error("nats.conf: cluster has no authorization: anyone reaching port 6222 can join the cluster as a route")
+	}
 	var routes []string
 	for _, r := range opts.Routes {
 		routes = append(routes, r.Hostname())
+		pass, _ := r.User.Password()
+		if r.User.Username() != opts.Cluster.Username || pass != opts.Cluster.Password {
+			t.Errorf("nats.conf: route to %s does not carry the cluster's route user and password", r.Hostname())
+		}
 	}
 	for _, n := range nodes {
 		if !slices.Contains(routes, n) {
@@ -294,5 +325,130 @@ func checkNATSConfig(t *testing.T, objs map[string]manifest, sts manifest, nodes
 	}
 	if len(opts.Users) == 0 && opts.Username == "" && len(opts.Nkeys) == 0 {
 		t.Error("nats.conf: NATS accepts clients without authentication; SSFD_keys holds private keys")
+	}
+	if opts.HTTPPort == 0 || opts.HTTPHost == "127.0.0.1" || opts.HTTPHost == "localhost" {
+		return
+	}
+	for key, svc := range objs {
+		if !strings.HasPrefix(key, "Service/") {
+			continue
+		}
+		ports, _ := svc.get("spec", "ports").([]any)
+		for _, p := range ports {
+			p := manifest(p.(map[string]any))
+			if p.str("port") == fmt.Sprint(opts.HTTPPort) || containerPort(sts, p.get("targetPort")) == opts.HTTPPort {
+				t.Errorf("%s exposes the NATS monitoring port %d; only the probes need it", key, opts.HTTPPort)
+			}
+		}
+	}
+}
+
+// containerPort resolves a port given by number or by name to a container port number of the pod template of m.
+func containerPort(m manifest, port any) int {
+	switch p := port.(type) {
+	case int:
+		return p
+	case string:
+		list, _ := m.get("spec", "template", "spec", "containers", 0, "ports").([]any)
+		for _, cp := range list {
+			cp := manifest(cp.(map[string]any))
+			if cp.str("name") == p {
+				n, _ := cp.get("containerPort").(int)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// checkNATSNetworkPolicy checks that the NetworkPolicies selecting the NATS pods admit only ssfd pods to the
+// client port, only NATS pods to the route port, and nobody to any other port (monitoring).
+func checkNATSNetworkPolicy(t *testing.T, objs map[string]manifest, ssfd, sts manifest) {
+	t.Helper()
+	podLabels := func(m manifest) map[string]any {
+		l, _ := m.get("spec", "template", "metadata", "labels").(map[string]any)
+		return l
+	}
+	// selects reports whether a podSelector with matchLabels only (not empty) selects pods with labels.
+	selects := func(sel manifest, labels map[string]any) bool {
+		ml, _ := sel.get("matchLabels").(map[string]any)
+		if len(ml) == 0 || sel.get("matchExpressions") != nil {
+			return false
+		}
+		for k, v := range ml {
+			if labels[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	natsPods, ssfdPods := podLabels(sts), podLabels(ssfd)
+	allowed := map[int][]string{} // NATS port (0: every port) → the peers admitted to it
+	policies := 0
+	for key, np := range objs {
+		if !strings.HasPrefix(key, "NetworkPolicy/") {
+			continue
+		}
+		sel, _ := np.get("spec", "podSelector").(map[string]any)
+		ml, _ := sel["matchLabels"].(map[string]any)
+		if len(ml) > 0 && !selects(manifest(sel), natsPods) {
+			continue
+		}
+		types, _ := np.get("spec", "policyTypes").([]any)
+		if !slices.Contains(types, any("Ingress")) && np.get("spec", "ingress") == nil {
+			continue
+		}
+		policies++
+		rules, _ := np.get("spec", "ingress").([]any)
+		for _, r := range rules {
+			r := manifest(r.(map[string]any))
+			var peers []string
+			from, _ := r.get("from").([]any)
+			if len(from) == 0 {
+				peers = append(peers, "anyone")
+			}
+			for _, f := range from {
+				f := manifest(f.(map[string]any))
+				ps, _ := f.get("podSelector").(map[string]any)
+				switch {
+				case f.get("ipBlock") != nil || f.get("namespaceSelector") != nil || ps == nil:
+					peers = append(peers, "other")
+				case selects(manifest(ps), ssfdPods):
+					peers = append(peers, "ssfd")
+				case selects(manifest(ps), natsPods):
+					peers = append(peers, "nats")
+				default:
+					peers = append(peers, "other")
+				}
+			}
+			ports, _ := r.get("ports").([]any)
+			if len(ports) == 0 {
+				allowed[0] = append(allowed[0], peers...)
+			}
+			for _, p := range ports {
+				n := containerPort(sts, manifest(p.(map[string]any)).get("port"))
+				allowed[n] = append(allowed[n], peers...)
+			}
+		}
+	}
+	if policies == 0 {
+		t.Fatal("no NetworkPolicy restricts ingress to the NATS pods")
+	}
+	for port, peers := range allowed {
+		want := map[int]string{4222: "ssfd", 6222: "nats"}[port]
+		where := fmt.Sprint("port ", port)
+		if port == 0 {
+			where = "every port"
+		}
+		for _, p := range peers {
+			if p != want {
+				t.Errorf("a NetworkPolicy admits %s to NATS %s; only ssfd pods may reach 4222, only nats pods 6222, nobody else", p, where)
+			}
+		}
+	}
+	for port, peer := range map[int]string{4222: "ssfd", 6222: "nats"} {
+		if !slices.Contains(allowed[port], peer) {
+			t.Errorf("NetworkPolicy does not admit %s pods to NATS port %d", peer, port)
+		}
 	}
 }

@@ -132,7 +132,7 @@ func TestDeployManifestsAreValidYAML(t *testing.T) {
 	if samples == 0 {
 		t.Error("deploy/kubernetes has no ConfigMap with ssfd.yaml")
 	}
-	for _, k := range []string{"Deployment", "StatefulSet", "Service", "ConfigMap", "Secret", "PodDisruptionBudget"} {
+	for _, k := range []string{"Deployment", "StatefulSet", "Service", "ConfigMap", "Secret", "PodDisruptionBudget", "NetworkPolicy"} {
 		if !kinds[k] {
 			t.Errorf("deploy/kubernetes has no %s", k)
 		}
