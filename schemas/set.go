@@ -105,11 +105,18 @@ func requiredString(c *checker, m map[string]json.RawMessage, name string) strin
 	if !decodeInto(c, "/"+name, raw, &s) {
 		return ""
 	}
-	if s == "" {
+	switch {
+	case s == "":
 		c.add("/"+name, "must not be empty")
+	case len(s) > MaxIdentifierLength:
+		c.add("/"+name, "is longer than %d bytes", MaxIdentifierLength)
 	}
 	return s
 }
+
+// MaxIdentifierLength bounds a SET's iss and jti. RFC 8417 sets no limit, but a receiver keys its replay window
+// on them, so one absurd value must be refused rather than stored (storage keys are bounded).
+const MaxIdentifierLength = 2048
 
 // parseTxn accepts a string, and a JSON number from peers on older drafts as its decimal text (spec/ssf.md SET-14).
 func parseTxn(c *checker, raw json.RawMessage) string {

@@ -52,6 +52,8 @@ func TestParseSETRefusesWhatSSFForbids(t *testing.T) {
 		{"VAL-07", "refuses a SET without jti", map[string]any{"jti": nil}, "/jti"},
 		{"VAL-07", "refuses a SET with an empty jti", map[string]any{"jti": ""}, "/jti"},
 		{"VAL-07", "refuses a SET without iss", map[string]any{"iss": nil}, "/iss"},
+		{"VAL-12", "refuses a jti too long to key a replay window", map[string]any{"jti": strings.Repeat("j", schemas.MaxIdentifierLength+1)}, "/jti"},
+		{"VAL-12", "refuses an iss too long to key a replay window", map[string]any{"iss": "https://" + strings.Repeat("i", schemas.MaxIdentifierLength)}, "/iss"},
 		{"VAL-07", "refuses a SET without events", map[string]any{"events": nil}, "/events"},
 		{"VAL-06", "refuses a SET without aud", map[string]any{"aud": nil}, "/aud"},
 		{"VAL-06", "refuses an aud that is a number", map[string]any{"aud": 5}, "/aud"},

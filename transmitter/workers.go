@@ -3,6 +3,7 @@ package transmitter
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/streams"
@@ -42,17 +43,29 @@ func (w *Workers) SetOwnership(o Ownership) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.owner = o
-	o.OnGain(func() {
-		w.mu.Lock()
-		ctx, list := w.ctx, w.list
-		w.mu.Unlock()
-		if ctx == nil || list == nil {
-			return
-		}
+	o.OnGain(w.Resync)
+}
+
+// Resync starts or wakes the worker of every stream of the method (those this replica owns, in a cluster): after
+// ownership was gained, or when wake-ups may have been missed. It retries listing the streams until it can or
+// Run ends.
+func (w *Workers) Resync() {
+	w.mu.Lock()
+	ctx, list := w.ctx, w.list
+	w.mu.Unlock()
+	if ctx == nil || list == nil {
+		return
+	}
+	for wait := 100 * time.Millisecond; ctx.Err() == nil; wait = min(2*wait, 5*time.Second) {
 		if ids, err := list(ctx); err == nil {
 			w.Notify(ids...)
+			return
 		}
-	})
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
 }
 
 // NewWorkers returns a set of workers that run work for a stream: work must return when ctx is done and should

@@ -204,6 +204,9 @@ func (c *Config) Validate() error {
 		if c.NATSURL == "" {
 			bad("store", "jetstream needs nats_url (--nats-url): the NATS cluster every replica shares")
 		}
+		if c.Issuer == "" {
+			bad("issuer", "is required with store jetstream: every replica signs with the same iss (the load balancer's URL)")
+		}
 		if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
 			bad("nats_replicas", "%d is not a JetStream replica count (1 to 5)", c.NATSReplicas)
 		}

@@ -164,12 +164,13 @@ func TestJetStreamStoreNeedsANATSCluster(t *testing.T) {
 		t.Fatalf("environment not applied: %+v", c)
 	}
 	err := c.Validate()
-	for _, want := range []string{"store: jetstream needs nats_url", "nats_replicas: 7", "nats_prefix: \"bad.prefix\""} {
+	for _, want := range []string{"store: jetstream needs nats_url", "nats_replicas: 7", "nats_prefix: \"bad.prefix\"",
+		"issuer: is required with store jetstream"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("Validate() = %v, want it to mention %q", err, want)
 		}
 	}
-	c.NATSURL, c.NATSReplicas, c.NATSPrefix = "nats://a:4222,nats://b:4222", 3, "SSFD"
+	c.NATSURL, c.NATSReplicas, c.NATSPrefix, c.Issuer = "nats://a:4222,nats://b:4222", 3, "SSFD", "https://ssf.example.net"
 	if err := c.Validate(); err != nil {
 		t.Fatalf("a valid cluster configuration was refused: %v", err)
 	}

@@ -63,6 +63,7 @@ type held struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	expire *time.Timer    // cancels the work Margin before the lease could expire unrenewed
+	until  time.Time      // when that is; a timer firing while a renewal moved it on does nothing
 	work   sync.WaitGroup // one per Acquire not yet released
 }
 
@@ -239,8 +240,8 @@ func (s *Set) renew(ctx context.Context) {
 		switch {
 		case !ok:
 		case err == nil:
-			h.rev = next
-			h.expire.Reset(time.Until(sent.Add(TTL - Margin)))
+			h.rev, h.until = next, sent.Add(TTL-Margin)
+			h.expire.Reset(time.Until(h.until))
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound):
 			s.drop(p)
 			s.log.Info("lease: lost a partition", "partition", p)
@@ -285,12 +286,12 @@ func (s *Set) take(ctx context.Context, share int, taken map[int]bool) bool {
 			continue // someone was faster, or NATS is unreachable: next round
 		}
 		hctx, cancel := context.WithCancel(context.Background())
-		h := &held{rev: rev, ctx: hctx, cancel: cancel}
+		h := &held{rev: rev, ctx: hctx, cancel: cancel, until: sent.Add(TTL - Margin)}
 		s.mu.Lock()
-		h.expire = time.AfterFunc(time.Until(sent.Add(TTL-Margin)), func() {
+		h.expire = time.AfterFunc(time.Until(h.until), func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if s.held[p] == h {
+			if s.held[p] == h && !time.Now().Before(h.until) {
 				s.drop(p)
 				s.log.Warn("lease: a partition's lease could not be renewed in time; its work stops", "partition", p)
 			}

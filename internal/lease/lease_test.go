@@ -93,6 +93,22 @@ func TestLeasesAreSharedAndMoveWhenAReplicaDies(t *testing.T) {
 		t.Cleanup(cancel)
 		go sets[i].Run(ctx)
 	}
+	// Throughout, handovers included, no partition is owned by two replicas at once.
+	watch, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for watch.Err() == nil {
+			for p, n := range owners(sets...) {
+				if n > 1 {
+					t.Errorf("partition %d is owned by %d replicas at once", p, n)
+					return
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	defer func() { stopWatch(); <-watched }()
 	waitFor(t, "every partition held by exactly one of three replicas, fairly", func() bool {
 		if !everyPartitionOnce(sets...) {
 			return false

@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Cluster is a JetStream cluster of nats-servers in this process, joined by routes on loopback ports. Tests and
@@ -47,7 +50,41 @@ func StartCluster(n int, dir string) (*Cluster, error) {
 		c.Shutdown()
 		return nil, err
 	}
+	if err := c.waitForPlacement(n, 30*time.Second); err != nil {
+		c.Shutdown()
+		return nil, err
+	}
 	return c, nil
+}
+
+// waitForPlacement waits until the cluster can place a stream on every node: a meta leader is elected before
+// it knows all its peers, and an R3 stream created in between is refused ("no suitable peers for placement").
+func (c *Cluster) waitForPlacement(n int, timeout time.Duration) error {
+	nc, err := nats.Connect(c.URLs())
+	if err != nil {
+		return fmt.Errorf("natsbus: connect to the new cluster: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.CreateStream(actx, jetstream.StreamConfig{Name: "SSFD_PLACEMENT_PROBE", Subjects: []string{"ssfd.placement.probe"},
+			Replicas: n, Storage: jetstream.MemoryStorage})
+		acancel()
+		if err == nil {
+			return js.DeleteStream(ctx, "SSFD_PLACEMENT_PROBE")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsbus: the cluster cannot place an R%d stream: %w", n, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // freePorts reserves n distinct loopback ports by listening on them, then releases them for the servers.

@@ -2,6 +2,8 @@ package natsbus_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,20 +32,28 @@ func TestClusterKeepsR3StreamAcrossANodeLoss(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3, Storage: jetstream.FileStorage})
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3,
+		Storage: jetstream.FileStorage, Duplicates: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sent := 0 // message ids: a publish retried after a lost answer is stored once
 	publish := func(n int) {
 		for range n {
 			for {
-				if _, err := js.Publish(ctx, "t.x", []byte("m")); err == nil {
+				// Each attempt gets its own deadline: a publish sent while the client reconnects may never be
+				// answered, and must not wait out the whole test.
+				actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := js.Publish(actx, "t.x", []byte("m"), jetstream.WithMsgID(strconv.Itoa(sent)))
+				cancel()
+				if err == nil {
 					break
 				} else if ctx.Err() != nil {
 					t.Fatalf("publish: %v", err)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			sent++
 		}
 	}
 	publish(10)
@@ -62,5 +72,16 @@ func TestClusterKeepsR3StreamAcrossANodeLoss(t *testing.T) {
 	}
 	if err := c.RestartNode(0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRedactHidesNATSCredentials: passwords and tokens in a NATS URL list never reach an error or a log.
+func TestRedactHidesNATSCredentials(t *testing.T) {
+	got := natsbus.Redact("nats://ssfd:s3cret@a:4222, nats://t0ken@b:4222,nats://c:4222")
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "t0ken") || !strings.Contains(got, "nats://ssfd:") {
+		t.Fatalf("Redact = %s", got)
+	}
+	if !strings.Contains(got, "nats://c:4222") {
+		t.Fatalf("Redact dropped a URL without credentials: %s", got)
 	}
 }

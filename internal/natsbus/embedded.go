@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -65,7 +67,28 @@ func (e *Embedded) Shutdown() {
 func Connect(url, name string) (*nats.Conn, error) {
 	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: connect to %s: %w", url, err)
+		return nil, fmt.Errorf("natsbus: connect to %s: %w", Redact(url), err)
 	}
 	return nc, nil
+}
+
+// Redact returns a NATS URL list (comma-separated) with every password and token replaced, for errors and logs.
+func Redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := neturl.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "<unparsable URL>"
+			continue
+		}
+		if u.User != nil {
+			if _, hasPassword := u.User.Password(); hasPassword {
+				u.User = neturl.UserPassword(u.User.Username(), "redacted")
+			} else {
+				u.User = neturl.User("redacted") // a bare user part is a token
+			}
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ",")
 }

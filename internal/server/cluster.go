@@ -56,8 +56,11 @@ func (s *Server) openStores() error {
 		s.rings = fileRings(filepath.Join(s.cfg.DataDir, "keys"))
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Opening replays the whole shared state log into this replica's cache (docs/cluster.md, Sizing): allow for a
+	// long log rather than fail a start that would only begin again from the start.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	s.log.Info("clustered: opening the shared state (replaying its log)", "nats", natsbus.Redact(s.cfg.NATSURL))
 	opts := sjs.Options{Replicas: s.natsReplicas(), Prefix: s.cfg.NATSPrefix}
 	st, err := sjs.OpenStreams(ctx, s.nc, opts)
 	if err != nil {
@@ -69,7 +72,7 @@ func (s *Server) openStores() error {
 		return err
 	}
 	s.closers = append(s.closers, state.Close)
-	s.issuerStore, s.inbox = state, state
+	s.issuerStore, s.inbox, s.state = state, state, state
 	rings, err := sjs.OpenRings(ctx, s.nc, opts, s.log)
 	if err != nil {
 		return err
@@ -89,6 +92,9 @@ func (s *Server) openStores() error {
 		}, nil
 	}
 	s.replicaID = cmp.Or(s.cfg.ReplicaID, defaultReplicaID())
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	s.wakeFrom = s.replicaID + "/" + hex.EncodeToString(nonce[:]) // this process, even if two share a replica_id
 	if s.leases, err = lease.Open(ctx, s.nc, cmp.Or(s.cfg.NATSPrefix, "SSFD"), s.natsReplicas(), s.replicaID, s.log); err != nil {
 		return err
 	}
@@ -152,8 +158,11 @@ func (n clusterNotifier) Notify(ids ...streams.ID) {
 // followWakes passes every wake-up from another replica to the local notifiers.
 func (s *Server) followWakes(local func(ids ...streams.ID)) error {
 	_, err := s.nc.Subscribe(natsbus.SubjectWakePrefix+">", func(m *nats.Msg) {
-		if string(m.Data) != s.replicaID {
-			local(streams.ID(strings.TrimPrefix(m.Subject, natsbus.SubjectWakePrefix)))
+		if string(m.Data) == s.wakeFrom {
+			return
+		}
+		if id, err := streams.ParseID(strings.TrimPrefix(m.Subject, natsbus.SubjectWakePrefix)); err == nil {
+			local(id)
 		}
 	})
 	if err != nil {
@@ -165,7 +174,7 @@ func (s *Server) followWakes(local func(ids ...streams.ID)) error {
 // followInboxWakes wakes the receiver's inbox drain when another replica accepted a SET.
 func (s *Server) followInboxWakes(wake func()) error {
 	_, err := s.nc.Subscribe(natsbus.SubjectInboxWake, func(m *nats.Msg) {
-		if string(m.Data) != s.replicaID {
+		if string(m.Data) != s.wakeFrom {
 			wake()
 		}
 	})

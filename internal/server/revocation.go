@@ -151,6 +151,9 @@ func (s *Server) follow(ctx context.Context, name string, lag *prometheus.Histog
 			return
 		}
 		s.revBus.Ack(name, op.ID)
+		if s.issuer != nil && s.clustered() {
+			s.issuer.WakeOutbox() // the op may have been recorded on another replica: this one may run the outbox
+		}
 		if revokes := op.Kind != revocation.OpDisable && op.Kind != revocation.OpEnable; revokes && !op.DecidedAt.IsZero() && s.revIndex.Ready() {
 			metrics.ObserveApplyLag(lag, "nats", time.Since(op.DecidedAt))
 		}

@@ -34,6 +34,7 @@ import (
 	"github.com/ssfd/ssfd/receiver/revocation"
 	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/storage/bolt"
+	sjs "github.com/ssfd/ssfd/storage/jetstream"
 	"github.com/ssfd/ssfd/streams"
 	"github.com/ssfd/ssfd/transmitter"
 	"github.com/ssfd/ssfd/transmitter/poll"
@@ -89,6 +90,8 @@ type Server struct {
 	// In a cluster: this replica's name and its work leases; closers close the JetStream stores.
 	replicaID string
 	leases    *lease.Set
+	state     *sjs.State // the shared issuer and inbox state, watched by /readyz
+	wakeFrom  string     // names this process in the wake-ups it publishes
 	closers   []func() error
 }
 
@@ -155,7 +158,17 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 		if err := s.followWakes(local.Notify); err != nil {
 			return nil, err
 		}
-		notify = transmitter.Notifiers{local, clusterNotifier{nc: s.nc, self: s.replicaID}}
+		notify = transmitter.Notifiers{local, clusterNotifier{nc: s.nc, self: s.wakeFrom}}
+		// Wake-ups published while this replica's NATS connection was down are lost: look at everything again.
+		s.nc.SetReconnectHandler(func(*nats.Conn) {
+			s.log.Info("NATS connection back: waking long polls and delivery workers")
+			s.waker.WakeAll()
+			go s.push.Resync()
+			go s.relay.Resync()
+			if s.rcv != nil {
+				s.rcv.Wake()
+			}
+		})
 	}
 	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.store, s.queue, ks,
 		transmitter.WithNotifier(notify), transmitter.WithObserver(s.metrics),
@@ -178,6 +191,9 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	if s.leases != nil { // before any role waits for a lease, ssfd receive included
+		s.workers.Go(func() { s.leases.Run(ctx) })
+	}
 	if cfg.ReceiverOnly {
 		s.revIndex = nil // ssfd receive publishes ops from the SETs it verifies but keeps no index of its own
 		s.http = s.newHTTPServer(e)
@@ -197,9 +213,6 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	s.startRevocation(ctx)
 	s.tx.Register(e, verifier)
 	pollServer.Register(e, s.tx.BasePath(), verifier)
-	if s.leases != nil {
-		s.workers.Go(func() { s.leases.Run(ctx) })
-	}
 	if s.issuer != nil {
 		s.workers.Go(func() {
 			s.singleton(ctx, jobOutbox, func(ctx context.Context) { s.issuer.RunOutbox(ctx, outboxRetry) })
@@ -344,6 +357,12 @@ func (s *Server) handleReady(c echo.Context) error {
 	status := http.StatusOK
 	if s.nc == nil || !s.nc.IsConnected() {
 		checks["nats"], status = "disconnected", http.StatusServiceUnavailable
+	}
+	if s.state != nil {
+		if err := s.state.Err(); err != nil {
+			checks["storage"], status = "stopped: the shared state log could not be followed; restart this replica", http.StatusServiceUnavailable
+			s.log.Error("the shared state stopped", "err", err)
+		}
 	}
 	if s.revIndex != nil {
 		checks["revocation_index"] = "ok"

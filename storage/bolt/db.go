@@ -155,3 +155,10 @@ func (db *DB) update(fn func(*bbolt.Tx) error) error {
 	}
 	return db.db.Update(fn)
 }
+
+// IsRefusedKey reports whether err is bbolt refusing a key or value for its size, or an empty key: a property of
+// the data, the same on every copy of it, so a replicated log treats it as the command's outcome, not a failure.
+func IsRefusedKey(err error) bool {
+	return errors.Is(err, bolterrors.ErrKeyTooLarge) || errors.Is(err, bolterrors.ErrValueTooLarge) ||
+		errors.Is(err, bolterrors.ErrKeyRequired)
+}

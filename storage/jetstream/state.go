@@ -209,6 +209,15 @@ func (s *State) stop(err error, closing bool) {
 	}
 }
 
+// Err returns why the State stopped following its log (a command its view could not apply, a gap in the log,
+// a recreated log), nil while it follows. A stopped State answers every call with that error until reopened.
+func (s *State) Err() error {
+	if err := s.stopError(); err != nil && !errors.Is(err, issuer.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
 func (s *State) stopError() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -299,7 +308,7 @@ func stateOutcome(err error) bool {
 			return true
 		}
 	}
-	return false
+	return bolt.IsRefusedKey(err) // an oversized key is refused alike everywhere; it must not stop the view
 }
 
 // submit logs cmd and waits until this State applied it, and returns what applying it returned. When ctx ends

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -337,5 +338,29 @@ func BenchmarkStateWrite(b *testing.B) {
 		if err := s.UseOnce(ctx, fmt.Sprint("k", i), until); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStateSurvivesACommandItsViewRefuses: a SET whose jti is too long for the view's keys is refused with an
+// error, the same on every replica, and the State goes on: the next Accept works, and a State rebuilt from the
+// log (which holds the refused command for good) opens.
+func TestStateSurvivesACommandItsViewRefuses(t *testing.T) {
+	nc, opts := connect(t), options()
+	stateLog(t, nc, opts)
+	s := stateOpen(t, nc, opts)
+	ctx := context.Background()
+	huge := receiver.Entry{Registration: "r", Issuer: "https://tx.example.net", JTI: strings.Repeat("j", 40<<10),
+		Claims: []byte(`{}`), Received: time.Now()}
+	if _, err := s.Accept(ctx, huge, time.Now().Add(time.Hour)); err == nil {
+		t.Fatal("a 40 KB jti was accepted")
+	}
+	ok, err := s.Accept(ctx, receiver.Entry{Registration: "r", Issuer: "https://tx.example.net", JTI: "j1",
+		Claims: []byte(`{}`), Received: time.Now()}, time.Now().Add(time.Hour))
+	if err != nil || !ok {
+		t.Fatalf("the State stopped after a refused command: %v, %v", ok, err)
+	}
+	again := stateOpen(t, connectTo(t, 1), opts)
+	if n, err := again.Len(ctx); err != nil || n != 1 {
+		t.Fatalf("a State rebuilt from the log: %d waiting, %v", n, err)
 	}
 }

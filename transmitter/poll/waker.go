@@ -36,6 +36,17 @@ func (w *Waker) Notify(ids ...streams.ID) {
 	}
 }
 
+// WakeAll wakes every waiting poll; each reads its queue again and waits on if it is still empty. Clustered
+// ssfd calls it when its NATS connection comes back, since wake-ups from other replicas may have been missed.
+func (w *Waker) WakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, ch := range w.chans {
+		close(ch)
+		delete(w.chans, id)
+	}
+}
+
 // wait returns a channel that is closed at the next Notify of id. Take it before looking at the queue, so that
 // a SET queued in between still wakes the caller.
 func (w *Waker) wait(id streams.ID) <-chan struct{} {

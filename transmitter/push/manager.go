@@ -65,6 +65,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	return m.workers.RunFor(ctx, m.store, schemas.DeliveryPush)
 }
 
+// Resync starts or wakes the worker of every stream it delivers, for when wake-ups may have been missed.
+func (m *Manager) Resync() { m.workers.Resync() }
+
 // SetOwnership makes this replica deliver only the streams o says it owns (clustered ssfd); call it before Run.
 func (m *Manager) SetOwnership(o transmitter.Ownership) { m.workers.SetOwnership(o) }
 

@@ -47,6 +47,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	return r.workers.RunFor(ctx, r.store, schemas.DeliveryNATS)
 }
 
+// Resync starts or wakes the worker of every stream it delivers, for when wake-ups may have been missed.
+func (r *Relay) Resync() { r.workers.Resync() }
+
 // SetOwnership makes this replica deliver only the streams o says it owns (clustered ssfd); call it before Run.
 func (r *Relay) SetOwnership(o transmitter.Ownership) { r.workers.SetOwnership(o) }
 
