@@ -37,11 +37,11 @@ const SourceReceived = "received"
 // outboxBatch is how many ops one outbox pass hands to the sink at most.
 const outboxBatch = 256
 
-// kickOutbox wakes RunOutbox after an op was recorded.
 // WakeOutbox makes RunOutbox look at the log now: clustered ssfd calls it when another replica recorded an op
 // (the replica running the outbox learns of it on the revocation feed).
 func (is *Issuer) WakeOutbox() { is.kickOutbox() }
 
+// kickOutbox wakes RunOutbox after an op was recorded.
 func (is *Issuer) kickOutbox() {
 	select {
 	case is.wake <- struct{}{}:

@@ -47,6 +47,9 @@ type emulator struct {
 	statuses    []string
 	unsolicited bool
 	sent        []signed
+	creates     int // streams created
+	lists       int // GET /streams without stream_id
+	verifies    int // verification requests
 	wake        chan struct{}
 	seq         int
 }
@@ -146,6 +149,7 @@ func (e *emulator) streams(w http.ResponseWriter, r *http.Request) {
 			e.t.Error("FAIL: push delivery needs an endpoint_url")
 		}
 		e.seq++
+		e.creates++
 		sid := fmt.Sprintf("emu-stream-%d", e.seq)
 		if delivery["method"] == "urn:ietf:rfc:8936" {
 			delivery["endpoint_url"] = e.issuer() + "/poll?stream_id=" + sid
@@ -166,6 +170,9 @@ func (e *emulator) streams(w http.ResponseWriter, r *http.Request) {
 			go func() { e.send(e.setFor(verificationType, map[string]any{}, subject)) }()
 		}
 	case http.MethodGet:
+		if id == "" {
+			e.lists++
+		}
 		switch {
 		case id == "" && e.stream == nil:
 			writeJSON(w, 200, []any{})
@@ -251,6 +258,7 @@ func (e *emulator) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.mu.Lock()
+	e.verifies++
 	ok := e.stream != nil && e.stream["stream_id"] == body.StreamID
 	e.mu.Unlock()
 	if !ok {
@@ -447,6 +455,13 @@ func (e *emulator) waitOutcome(jti string) string {
 	}
 	e.t.Fatalf("the receiver never answered for %s", jti)
 	return ""
+}
+
+// counts returns how many streams were created, lists asked for and verifications requested.
+func (e *emulator) counts() (creates, lists, verifies int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.creates, e.lists, e.verifies
 }
 
 func (e *emulator) streamID() string {

@@ -12,92 +12,22 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
-
 	"github.com/ssfd/ssfd/internal/keys"
 	"github.com/ssfd/ssfd/schemas"
 )
 
-// Registration is one transmitter the receiver subscribes to: where it is, how to authenticate to it, how SETs
-// travel, which events to ask for, and what to expect of them.
-type Registration struct {
-	// Name identifies the registration; it names the push endpoint (/receiver/push/<Name>) and the NATS consumer.
-	Name string
-	// Issuer is the transmitter's issuer; its metadata is fetched from MetadataURL(Issuer) and must name exactly
-	// this issuer, and every SET must carry it as iss.
-	Issuer string
-	// Token returns a bearer token for the transmitter's management and poll APIs (StaticToken or
-	// ClientCredentials).
-	Token func(context.Context) (string, error)
-	// Delivery is the delivery method: poll (the default), push, or urn:ssfd:delivery:nats.
-	Delivery schemas.DeliveryMethod
-	// PushURL is this receiver's push endpoint as the transmitter reaches it (push only).
-	PushURL string
-	// PushAuthorization is the Authorization value the transmitter must send with each push (push only); it is
-	// handed to the transmitter as delivery.authorization_header. Empty requires none.
-	PushAuthorization string
-	// EventsRequested lists the event types to ask for; empty asks for every CAEP and RISC type, of which the
-	// transmitter keeps those it supports.
-	EventsRequested []schemas.EventType
-	// Description is the stream's description (default "ssfd receiver <Name>"); it tells this registration's
-	// stream from those of other registrations that use the same credentials.
-	Description string
-	// Audience lists the aud values that name this receiver; empty accepts the aud of the stream the
-	// transmitter created (spec/ssf.md VAL-06).
-	Audience []string
-	// StreamID adopts an existing stream instead of finding or creating one.
-	StreamID string
-	// Algorithms is the signature algorithm allow-list (default RS256, PS256, ES256, EdDSA).
-	Algorithms []keys.Algorithm
-	// SigningAlgorithm asks an ssfd transmitter to sign this stream's SETs with it (for example ES256).
-	SigningAlgorithm string
-	// Legacy accepts the legacy identifiers of spec/ssf.md §14.2.
-	Legacy bool
-	// VerifyInterval is how often verification is requested again (default 1 h; negative: only at start).
-	VerifyInterval time.Duration
-	// CheckInterval is how often the stream's configuration and status are checked (default 1 min).
-	CheckInterval time.Duration
-	// HTTPClient calls the transmitter (default: a 60 s timeout, enough for a long poll of up to 55 s).
-	HTTPClient *http.Client
-	// ConsumeNATS reads a stream delivered over NATS (urn:ssfd:delivery:nats) until ctx is done, handing its SETs
-	// to the receiver (Receiver.ReceiveAll); required for that method only. internal/server provides it.
-	ConsumeNATS func(ctx context.Context, streamID string) error
-}
-
-// StaticToken returns a token source that always returns token.
-func StaticToken(token string) func(context.Context) (string, error) {
-	return func(context.Context) (string, error) { return token, nil }
-}
-
-// ClientCredentials returns a token source that gets tokens from an OAuth 2.0 token endpoint with the client
-// credentials grant (RFC 6749 §4.4), asking for scopes (ssf.manage and ssf.read for a receiver), and reuses each
-// until shortly before it expires. A request to the token endpoint ends with its caller's ctx, and after 30 s.
-func ClientCredentials(tokenURL, clientID, clientSecret string, scopes []string) func(context.Context) (string, error) {
-	cfg := &clientcredentials.Config{ClientID: clientID, ClientSecret: clientSecret, TokenURL: tokenURL, Scopes: scopes}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	var mu sync.Mutex
-	var cached *oauth2.Token
-	return func(ctx context.Context) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !cached.Valid() { // also when nil; Valid counts a token as expired a little before it is
-			tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
-			if err != nil {
-				return "", err
-			}
-			cached = tok
-		}
-		return cached.AccessToken, nil
-	}
-}
-
 // Keeper runs one registration: it discovers the transmitter, finds, adopts or creates the stream, sets up the
 // verifier, starts the poll client or NATS consumer, requests verification, and keeps the stream healthy: it
 // re-verifies on an interval, recreates a stream that vanished, and reports a paused or disabled stream.
+//
+// In a cluster every replica runs Follow, which keeps the verifier of SETs pushed to it, and one replica at a time
+// runs Run as well, which manages the stream.
 type Keeper struct {
 	r   *Receiver
 	reg Registration
+
+	mu     sync.Mutex // orders the verifiers Run and Follow set
+	owners int        // how many Run calls are running: while one is, Follow leaves the verifier to it
 }
 
 // NewKeeper returns a Keeper for reg, whose SETs r receives. It adds reg.Name to r.
@@ -156,22 +86,54 @@ func NewKeeper(r *Receiver, reg Registration) (*Keeper, error) {
 // Name returns the registration's name.
 func (k *Keeper) Name() string { return k.reg.Name }
 
-// Run keeps the registration until ctx is done. Problems are logged, shown in Status.Error, and retried with
-// backoff; Run returns ctx's error only when ctx is done.
+// Run keeps the registration until ctx is done: it finds or creates the stream, delivers it, requests
+// verification (SSF 1.0 §8.1.4.2) and checks the stream's status. Problems are logged, shown in Status.Error, and
+// retried with backoff; Run returns ctx's error only when ctx is done. In a cluster one replica at a time runs it.
 func (k *Keeper) Run(ctx context.Context) error {
+	k.own(1)
+	defer k.own(-1)
+	return k.keep(ctx, true, k.session)
+}
+
+// Follow keeps what this process needs to verify the registration's SETs pushed to it, until ctx is done, and
+// changes nothing at the transmitter: it discovers the transmitter and its JWKS, and takes the audience from the
+// registration or, when it names none, from the stream another replica's Run made (looked up as Run does, by
+// stream_id or description; never created, claimed or updated; waited for with backoff while it is missing),
+// looked up again every CheckInterval. It neither polls, nor consumes NATS, nor requests verification. Replicas of
+// a cluster follow every registration; Run may run alongside in the same process, and then sets the verifier
+// itself. Follow returns ctx's error only when ctx is done.
+func (k *Keeper) Follow(ctx context.Context) error { return k.keep(ctx, false, k.follow) }
+
+func (k *Keeper) own(delta int) {
+	k.mu.Lock()
+	k.owners += delta
+	k.mu.Unlock()
+}
+
+func (k *Keeper) owned() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.owners > 0
+}
+
+// keep runs session again and again, with backoff after each failure, until ctx is done.
+func (k *Keeper) keep(ctx context.Context, owner bool, session func(context.Context) error) error {
 	delay := time.Duration(0)
 	for {
 		began := time.Now()
-		err := k.session(ctx)
+		err := session(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		k.report(err)
+		if owner || !k.owned() { // a follower does not overwrite what Run reports
+			k.report(err)
+		}
 		if time.Since(began) > 5*time.Minute { // a session that ran a while starts the backoff afresh
 			delay = 0
 		}
 		delay = min(max(2*delay, time.Second), time.Minute)
-		k.r.log.Warn("receiver registration: will retry", "registration", k.reg.Name, "retry_in", delay, "err", err)
+		k.r.log.Warn("receiver registration: will retry", "registration", k.reg.Name, "owner", owner,
+			"retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(delay):
@@ -193,18 +155,12 @@ var errStreamGone = errors.New("receiver: the stream no longer exists at the tra
 // session discovers the transmitter, sets up one stream and receives from it until the stream vanishes, an
 // error occurs, or ctx is done.
 func (k *Keeper) session(ctx context.Context) error {
-	client, err := Discover(ctx, k.reg.Issuer, WithHTTPClient(k.reg.HTTPClient), WithTokenSource(k.reg.Token))
+	client, jwks, iss, err := k.discover(ctx)
 	if err != nil {
 		return err
 	}
-	md := client.Metadata()
-	jwks, err := keys.NewRemoteJWKS(md.JWKSURI, keys.WithHTTPClient(k.reg.HTTPClient),
-		keys.WithMinRefetchInterval(10*time.Second))
-	if err != nil {
-		return fmt.Errorf("receiver: jwks_uri: %w", err)
-	}
 	if len(k.reg.Audience) > 0 { // known in advance: ready before the transmitter's first push
-		if err := k.setVerifier(jwks, md.Issuer, k.reg.Audience); err != nil {
+		if err := k.setVerifier(jwks, iss, k.reg.Audience, true, nil); err != nil {
 			return err
 		}
 	}
@@ -216,11 +172,11 @@ func (k *Keeper) session(ctx context.Context) error {
 	if len(aud) == 0 {
 		aud = stream.Audience
 	}
-	if err := k.setVerifier(jwks, md.Issuer, aud); err != nil {
+	if err := k.setVerifier(jwks, iss, aud, true, nil); err != nil {
 		return err
 	}
 	_ = k.r.UpdateStatus(k.reg.Name, func(s *Status) { s.StreamID, s.Error = stream.StreamID, "" })
-	k.r.log.Info("receiver registration ready", "registration", k.reg.Name, "issuer", md.Issuer,
+	k.r.log.Info("receiver registration ready", "registration", k.reg.Name, "issuer", iss,
 		"stream_id", stream.StreamID, "delivery", stream.Delivery.Method)
 
 	sctx, cancel := context.WithCancel(ctx)
@@ -263,7 +219,10 @@ func (k *Keeper) session(ctx context.Context) error {
 	}
 }
 
-func (k *Keeper) setVerifier(jwks keys.KeySource, issuer string, aud []string) error {
+// setVerifier sets the registration's verifier, then changes its status with status (if not nil). A follower's
+// (owner false) is dropped while Run runs in this process, so that a follower that looked the stream up before
+// Run changed it cannot undo Run's verifier or status.
+func (k *Keeper) setVerifier(jwks keys.KeySource, issuer string, aud []string, owner bool, status func(*Status)) error {
 	var opts []VerifierOption
 	if len(k.reg.Algorithms) > 0 {
 		opts = append(opts, WithAlgorithms(k.reg.Algorithms...))
@@ -275,7 +234,18 @@ func (k *Keeper) setVerifier(jwks keys.KeySource, issuer string, aud []string) e
 	if err != nil {
 		return err
 	}
-	return k.r.SetVerifier(k.reg.Name, v)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !owner && k.owners > 0 {
+		return nil
+	}
+	if err := k.r.SetVerifier(k.reg.Name, v); err != nil {
+		return err
+	}
+	if status != nil {
+		_ = k.r.UpdateStatus(k.reg.Name, status)
+	}
+	return nil
 }
 
 func isNotFound(err error) bool {
@@ -310,23 +280,17 @@ const describedPrefix = "ssfd receiver "
 func (k *Keeper) stream(ctx context.Context, client *Client) (*schemas.StreamConfiguration, error) {
 	want := k.request()
 	if k.reg.StreamID != "" {
-		s, err := client.GetStream(ctx, k.reg.StreamID)
-		if isNotFound(err) { // pinned by the operator: never replaced by another one
-			return nil, fmt.Errorf("receiver: the configured stream_id %s does not exist at %s", k.reg.StreamID, k.reg.Issuer)
-		}
-		return s, err
+		return k.pinned(ctx, client)
 	}
 	existing, err := client.ListStreams(ctx)
 	if err != nil && !isNotFound(err) {
 		return nil, err
 	}
-	for i := range existing {
-		if s := &existing[i]; s.Description == want.Description {
-			if want.Delivery.Method == schemas.DeliveryPush || !k.matches(s, want) {
-				return client.ReplaceStream(ctx, s.StreamID, want)
-			}
-			return s, nil
+	if s := k.described(existing); s != nil {
+		if want.Delivery.Method == schemas.DeliveryPush || !k.matches(s, want) {
+			return client.ReplaceStream(ctx, s.StreamID, want)
 		}
+		return s, nil
 	}
 	for i := range existing {
 		if s := &existing[i]; !claimed(s) && k.matches(s, want) {
@@ -343,6 +307,45 @@ func (k *Keeper) stream(ctx context.Context, client *Client) (*schemas.StreamCon
 		return client.ReplaceStream(ctx, existing[0].StreamID, want)
 	}
 	return created, err
+}
+
+// errNoStream ends a follower's session while the registration's stream is not at the transmitter: another
+// replica's Run has yet to create it.
+var errNoStream = errors.New("receiver: the registration's stream is not at the transmitter yet")
+
+// find looks the registration's stream up the way stream does, changing nothing at the transmitter: the
+// configured one, or the one described as this registration's; errNoStream when there is none yet.
+func (k *Keeper) find(ctx context.Context, client *Client) (*schemas.StreamConfiguration, error) {
+	if k.reg.StreamID != "" {
+		return k.pinned(ctx, client)
+	}
+	existing, err := client.ListStreams(ctx)
+	if err != nil && !isNotFound(err) {
+		return nil, err
+	}
+	if s := k.described(existing); s != nil {
+		return s, nil
+	}
+	return nil, errNoStream
+}
+
+// pinned returns the stream the operator configured, which is never replaced by another one.
+func (k *Keeper) pinned(ctx context.Context, client *Client) (*schemas.StreamConfiguration, error) {
+	s, err := client.GetStream(ctx, k.reg.StreamID)
+	if isNotFound(err) {
+		return nil, fmt.Errorf("receiver: the configured stream_id %s does not exist at %s", k.reg.StreamID, k.reg.Issuer)
+	}
+	return s, err
+}
+
+// described returns the stream described as this registration's, or nil.
+func (k *Keeper) described(existing []schemas.StreamConfiguration) *schemas.StreamConfiguration {
+	for i := range existing {
+		if existing[i].Description == k.reg.Description {
+			return &existing[i]
+		}
+	}
+	return nil
 }
 
 // matches reports whether an existing stream has the wanted delivery and events.

@@ -42,7 +42,9 @@ type Receiver struct {
 	disp    *Dispatcher
 	log     *slog.Logger
 	obs     Observer
-	onSET   func() // after each accepted SET; nil for none
+	onSET   func()                           // after each accepted SET; nil for none
+	onState func(registration, state string) // after each ExpectState; nil for none
+	noCache bool                             // pending stays empty: Run parses the stored claims
 	window  time.Duration
 	started time.Time     // when New was called
 	setUp   time.Duration // how long a push waits for its registration to get ready
@@ -51,8 +53,10 @@ type Receiver struct {
 	mu   sync.RWMutex
 	regs map[string]*binding
 
-	wake    chan struct{}
-	pending sync.Map // iss + "\x00" + jti → *schemas.SET accepted in this process, so Run need not parse it again
+	wake chan struct{}
+	// pending maps iss + "\x00" + jti → *schemas.SET accepted in this process, so that Run need not parse it
+	// again (empty with noCache); Run removes an entry when it handled the SET.
+	pending sync.Map
 }
 
 // Option configures a Receiver.
@@ -68,6 +72,18 @@ func WithLogger(l *slog.Logger) Option { return func(r *Receiver) { r.log = l } 
 // WithAcceptHook sets f, called after each SET is accepted into the inbox: clustered ssfd tells the replica
 // draining the shared inbox to wake.
 func WithAcceptHook(f func()) Option { return func(r *Receiver) { r.onSET = f } }
+
+// WithExpectHook sets f, called after ExpectState recorded the state a verification request carries (SSF 1.0
+// §8.1.4.2): clustered ssfd hands it to the other replicas (ExpectVerification), since the transmitter may deliver
+// the verification event to any of them (spec/ssf.md VAL-11).
+func WithExpectHook(f func(registration, state string)) Option {
+	return func(r *Receiver) { r.onState = f }
+}
+
+// WithoutParsedCache stops the receiver from keeping each SET it accepts parsed in memory until Run handles it;
+// Run parses the stored claims instead. Clustered ssfd sets it: a replica accepts SETs that the replica draining
+// the shared inbox handles, so what it kept would never be dropped.
+func WithoutParsedCache() Option { return func(r *Receiver) { r.noCache = true } }
 
 // WithObserver sets the metrics observer.
 func WithObserver(o Observer) Option { return func(r *Receiver) { r.obs = o } }
@@ -151,23 +167,49 @@ func (r *Receiver) SetPushAuthorization(name, value string) error {
 	return nil
 }
 
+// StateLifetime is how long a state sent in a verification request is expected: enough for any delayed delivery
+// of the verification event (spec/ssf.md VAL-11).
+const StateLifetime = 24 * time.Hour
+
 // ExpectState records a state sent in a verification request, so that the verification event carrying it is
-// accepted and counted as the registration's last verification (spec/ssf.md VAL-11).
+// accepted and counted as the registration's last verification (spec/ssf.md VAL-11), and tells the hook set with
+// WithExpectHook.
 func (r *Receiver) ExpectState(name, state string) error {
-	b, err := r.binding(name)
+	if err := r.ExpectVerification(name, state, time.Now()); err != nil {
+		return err
+	}
+	if r.onState != nil {
+		r.onState(name, state)
+	}
+	return nil
+}
+
+// ExpectVerification records a state that another replica of a cluster sent at asked in a verification request
+// for registration, so that the verification event carrying it is accepted here as well (spec/ssf.md VAL-11),
+// whichever replica the transmitter delivers it to. The state is expected for StateLifetime from asked, as
+// ExpectState's are; the hook is not told.
+func (r *Receiver) ExpectVerification(registration, state string, asked time.Time) error {
+	b, err := r.binding(registration)
 	if err != nil {
 		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	for s, at := range b.states { // states are kept for a day: enough for any delayed delivery
-		if now.Sub(at) > 24*time.Hour {
+	for s, at := range b.states {
+		if now.Sub(at) > StateLifetime {
 			delete(b.states, s)
 		}
 	}
-	b.states[state] = now
-	b.st.LastVerificationRequested = now
+	if now.Sub(asked) > StateLifetime {
+		return nil
+	}
+	if at, ok := b.states[state]; !ok || asked.After(at) {
+		b.states[state] = asked
+	}
+	if asked.After(b.st.LastVerificationRequested) {
+		b.st.LastVerificationRequested = asked
+	}
 	return nil
 }
 
@@ -231,7 +273,9 @@ func (r *Receiver) check(ctx context.Context, name, token, jti string) (*binding
 func (r *Receiver) accept(ctx context.Context, b *binding, set *schemas.SET, claims []byte) error {
 	now := time.Now()
 	key := set.Issuer + "\x00" + set.ID
-	r.pending.Store(key, set)
+	if !r.noCache {
+		r.pending.Store(key, set)
+	}
 	fresh, err := r.inbox.Accept(ctx, Entry{Registration: b.name, Issuer: set.Issuer, JTI: set.ID, Claims: claims,
 		Received: now}, now.Add(r.window))
 	if err != nil || !fresh {

@@ -15,6 +15,12 @@ const (
 	SubjectWakePrefix = "ssf.wake."
 	// SubjectInboxWake: a replica accepted a SET into the shared receiver inbox; the replica draining it wakes.
 	SubjectInboxWake = "ssf.receiver.wake"
+	// SubjectVerificationStates: a replica asked a transmitter for a verification event with this state; every
+	// replica accepts it when the event is pushed to it (spec/ssf.md VAL-11).
+	SubjectVerificationStates = "ssf.receiver.verify"
+	// SubjectVerificationSync: a replica that starts asks the others to publish again the states they asked for
+	// in the last receiver.StateLifetime.
+	SubjectVerificationSync = "ssf.receiver.verify.sync"
 )
 
 // WakeSubject is the wake-up subject of a stream.

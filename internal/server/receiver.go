@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
 
 	"github.com/ssfd/ssfd/internal/config"
 	"github.com/ssfd/ssfd/internal/keys"
@@ -33,6 +38,14 @@ type ReceiverStatus struct {
 // status API, and one keeper per registration. Nothing runs until startReceiver.
 func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) error {
 	rc := s.cfg.Receiver
+	for _, g := range rc.Registrations {
+		if s.clustered() && g.Delivery == "push" && g.PushURL == "" {
+			// The default push URL is this replica's own address: pushes would reach one replica only, and the
+			// stream would follow whichever replica manages it.
+			return fmt.Errorf("server: receiver registration %s: with store %s, push delivery needs push_url, the "+
+				"address that reaches every replica (the load balancer's)", g.Name, config.StoreJetStream)
+		}
+	}
 	s.dispatch = receiver.NewDispatcher()
 	if rc.NATSSink {
 		pub, err := natsbus.NewEventPublisher(context.Background(), s.nc, s.natsReplicas())
@@ -82,12 +95,20 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 	}
 	ropts := []receiver.Option{receiver.WithReplayWindow(rc.ReplayWindow), receiver.WithLogger(s.log),
 		receiver.WithObserver(s.metrics)}
-	if s.clustered() { // the inbox is shared: the replica draining it wakes when any replica accepts a SET
-		ropts = append(ropts, receiver.WithAcceptHook(func() { _ = s.nc.Publish(natsbus.SubjectInboxWake, []byte(s.replicaID)) }))
+	states := &stateShare{nc: s.nc, replica: s.replicaID, log: s.log}
+	if s.clustered() {
+		// The inbox is shared: the replica draining it wakes when any replica accepts a SET, and handles SETs
+		// other replicas accepted (which they must not keep parsed). The transmitter may deliver a verification
+		// event to any replica: each tells the others the states it asks for.
+		ropts = append(ropts, receiver.WithAcceptHook(func() { _ = s.nc.Publish(natsbus.SubjectInboxWake, []byte(s.wakeFrom)) }),
+			receiver.WithoutParsedCache(), receiver.WithExpectHook(states.publish))
 	}
 	s.rcv = receiver.New(s.inbox, s.dispatch, ropts...)
 	if s.clustered() {
 		if err := s.followInboxWakes(s.rcv.Wake); err != nil {
+			return err
+		}
+		if err := states.follow(s.rcv); err != nil {
 			return err
 		}
 	}
@@ -118,11 +139,94 @@ func (s *Server) startReceiver(ctx context.Context) {
 	s.rcvWorkers.Go(func() {
 		s.singleton(ctx, jobReceiverWork, func(ctx context.Context) { _ = s.rcv.Run(ctx) })
 	})
-	// Every replica keeps every registration: each needs the transmitter's keys to verify what is pushed to it,
-	// and the shared inbox takes a SET once whichever replica polled or was pushed it.
 	for _, k := range s.keepers {
-		s.rcvWorkers.Go(func() { _ = k.Run(ctx) })
+		if !s.clustered() {
+			s.rcvWorkers.Go(func() { _ = k.Run(ctx) })
+			continue
+		}
+		// Every replica follows every registration, to verify what is pushed to it; one replica at a time
+		// manages its stream (finds or creates it, polls or consumes it, asks for verification), so that the
+		// replicas neither create a stream each nor poll it each.
+		s.rcvWorkers.Go(func() { _ = k.Follow(ctx) })
+		s.rcvWorkers.Go(func() {
+			s.singleton(ctx, jobReceiverRegistration+k.Name(), func(ctx context.Context) { _ = k.Run(ctx) })
+		})
 	}
+}
+
+// jobReceiverRegistration, followed by a registration's name, is the lease of the replica managing its stream.
+const jobReceiverRegistration = "job.receiver-registration."
+
+// verificationState is a state a replica expects in a registration's verification event.
+type verificationState struct {
+	Registration string    `json:"registration"`
+	State        string    `json:"state"`
+	Replica      string    `json:"replica"` // who asked, for the operator
+	Asked        time.Time `json:"asked"`
+}
+
+// stateShare shares the verification states of the cluster's replicas, since the transmitter may deliver a
+// verification event to any of them: each replica publishes the states it asks for, and records those the others
+// ask for, or asked for before it started.
+type stateShare struct {
+	nc      *nats.Conn
+	replica string
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	asked []verificationState // by this replica, oldest first
+}
+
+// publish tells the other replicas a state this one asks for. It waits until NATS has the message, so that it is
+// out before the verification request that makes the transmitter send the event.
+func (ss *stateShare) publish(registration, state string) {
+	vs := verificationState{Registration: registration, State: state, Replica: ss.replica, Asked: time.Now()}
+	ss.mu.Lock()
+	ss.asked = append(ss.asked, vs)
+	for len(ss.asked) > 0 && time.Since(ss.asked[0].Asked) > receiver.StateLifetime {
+		ss.asked = ss.asked[1:]
+	}
+	ss.mu.Unlock()
+	data, err := json.Marshal(vs)
+	if err == nil {
+		err = ss.nc.Publish(natsbus.SubjectVerificationStates, data)
+	}
+	if err == nil {
+		err = ss.nc.FlushTimeout(5 * time.Second)
+	}
+	if err != nil {
+		ss.log.Warn("could not share a verification state with the other replicas", "registration", registration, "err", err)
+	}
+}
+
+// follow records in rcv the states every replica asks for (its own again does no harm), answers the requests of
+// replicas that start, and makes this one's.
+func (ss *stateShare) follow(rcv *receiver.Receiver) error {
+	if _, err := ss.nc.Subscribe(natsbus.SubjectVerificationStates, func(m *nats.Msg) {
+		var vs verificationState
+		if err := json.Unmarshal(m.Data, &vs); err != nil || vs.State == "" {
+			return
+		}
+		if err := rcv.ExpectVerification(vs.Registration, vs.State, vs.Asked); err != nil {
+			ss.log.Debug("a verification state for a registration this replica lacks", "registration", vs.Registration,
+				"replica", vs.Replica)
+		}
+	}); err != nil {
+		return fmt.Errorf("server: follow verification states: %w", err)
+	}
+	if _, err := ss.nc.Subscribe(natsbus.SubjectVerificationSync, func(*nats.Msg) {
+		ss.mu.Lock()
+		asked := slices.Clone(ss.asked)
+		ss.mu.Unlock()
+		for _, vs := range asked {
+			if data, err := json.Marshal(vs); err == nil {
+				_ = ss.nc.Publish(natsbus.SubjectVerificationStates, data)
+			}
+		}
+	}); err != nil {
+		return fmt.Errorf("server: follow verification state requests: %w", err)
+	}
+	return ss.nc.Publish(natsbus.SubjectVerificationSync, []byte(ss.replica))
 }
 
 // Receiver returns the receiver role.
