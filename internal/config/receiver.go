@@ -43,7 +43,8 @@ type Registration struct {
 	// Delivery is push, poll (the default) or nats.
 	Delivery string `yaml:"delivery"`
 	// PushURL is this receiver's push endpoint as the transmitter reaches it; default
-	// http://<http_addr>/receiver/push/<name>.
+	// http://<http_addr>/receiver/push/<name>. With store jetstream it is required: the load balancer's address,
+	// since any replica may be pushed to.
 	PushURL string `yaml:"push_url"`
 	// PushAuthorization (or PushAuthorizationFile) is the Authorization value the transmitter must send with
 	// each push; empty requires none.
