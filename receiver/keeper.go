@@ -279,18 +279,15 @@ const describedPrefix = "ssfd receiver "
 // replaced with the wanted configuration, unless it is another registration's.
 func (k *Keeper) stream(ctx context.Context, client *Client) (*schemas.StreamConfiguration, error) {
 	want := k.request()
-	if k.reg.StreamID != "" {
-		return k.pinned(ctx, client)
-	}
-	existing, err := client.ListStreams(ctx)
-	if err != nil && !isNotFound(err) {
-		return nil, err
-	}
-	if s := k.described(existing); s != nil {
-		if want.Delivery.Method == schemas.DeliveryPush || !k.matches(s, want) {
-			return client.ReplaceStream(ctx, s.StreamID, want)
+	found, existing, err := k.lookup(ctx, client)
+	switch {
+	case err != nil || k.reg.StreamID != "":
+		return found, err
+	case found != nil:
+		if want.Delivery.Method == schemas.DeliveryPush || !k.matches(found, want) {
+			return client.ReplaceStream(ctx, found.StreamID, want)
 		}
-		return s, nil
+		return found, nil
 	}
 	for i := range existing {
 		if s := &existing[i]; !claimed(s) && k.matches(s, want) {
@@ -316,17 +313,26 @@ var errNoStream = errors.New("receiver: the registration's stream is not at the 
 // find looks the registration's stream up the way stream does, changing nothing at the transmitter: the
 // configured one, or the one described as this registration's; errNoStream when there is none yet.
 func (k *Keeper) find(ctx context.Context, client *Client) (*schemas.StreamConfiguration, error) {
+	found, _, err := k.lookup(ctx, client)
+	if err == nil && found == nil {
+		return nil, errNoStream
+	}
+	return found, err
+}
+
+// lookup finds the registration's stream without changing anything at the transmitter: the configured one, or
+// the one described as this registration's (nil when there is none), with every stream listed so that the
+// caller can choose another.
+func (k *Keeper) lookup(ctx context.Context, client *Client) (found *schemas.StreamConfiguration, existing []schemas.StreamConfiguration, err error) {
 	if k.reg.StreamID != "" {
-		return k.pinned(ctx, client)
+		found, err = k.pinned(ctx, client)
+		return found, nil, err
 	}
-	existing, err := client.ListStreams(ctx)
+	existing, err = client.ListStreams(ctx)
 	if err != nil && !isNotFound(err) {
-		return nil, err
+		return nil, nil, err
 	}
-	if s := k.described(existing); s != nil {
-		return s, nil
-	}
-	return nil, errNoStream
+	return k.described(existing), existing, nil
 }
 
 // pinned returns the stream the operator configured, which is never replaced by another one.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -86,26 +85,15 @@ func (c *testCluster) start(i int, addr, dir string, change ...func(*config.Conf
 	for _, f := range change {
 		f(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv := startServer(t, cfg)
 	h := &harness{t: t, srv: srv, base: "http://" + srv.Addr(), issuer: srv.Issuer(), token: clusterToken}
 	waitFor(t, "the replica's revocation index is restored", srv.RevocationIndex().Ready)
 	if i == 0 {
-		h.client, err = receiver.Discover(context.Background(), h.issuer, receiver.WithToken(h.token))
+		client, err := receiver.Discover(context.Background(), h.issuer, receiver.WithToken(h.token))
 		if err != nil {
 			t.Fatal(err)
 		}
+		h.client = client
 	}
 	return h
 }

@@ -164,28 +164,31 @@ func deliveryBenchOn(b *testing.B, hs []*harness, nStreams int, create func(i in
 	return rate, raw
 }
 
+// pushBench runs deliveryBenchOn over nStreams push streams, created through the first of hs, to a loopback
+// receiver that records each SET's arrival and verifies nothing.
+func pushBench(b *testing.B, hs []*harness, nStreams int) {
+	s := &sink{arrived: map[string][]time.Time{}}
+	rx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.record(jtiOf(body))
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer rx.Close()
+	deliveryBenchOn(b, hs, nStreams, func(int) {
+		if _, err := hs[0].client.CreateStream(context.Background(), receiver.StreamRequest{
+			EventsRequested: []schemas.EventType{schemas.EventSessionRevoked},
+			Delivery:        &schemas.Delivery{Method: schemas.DeliveryPush, EndpointURL: rx.URL}}); err != nil {
+			b.Fatal(err)
+		}
+	}, s)
+}
+
 func es256(c *config.Config) { c.SigningAlgorithms = []string{"ES256"} }
 
 // BenchmarkPushDelivery: emit → pushed to a loopback receiver that verifies nothing, for 1 and 100 streams.
 func BenchmarkPushDelivery(b *testing.B) {
 	for _, n := range []int{1, 100} {
-		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) {
-			h := newHarness(b, es256)
-			s := &sink{arrived: map[string][]time.Time{}}
-			rx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				body, _ := io.ReadAll(r.Body)
-				s.record(jtiOf(body))
-				w.WriteHeader(http.StatusAccepted)
-			}))
-			defer rx.Close()
-			deliveryBench(b, h, n, func(int) {
-				if _, err := h.client.CreateStream(context.Background(), receiver.StreamRequest{
-					EventsRequested: []schemas.EventType{schemas.EventSessionRevoked},
-					Delivery:        &schemas.Delivery{Method: schemas.DeliveryPush, EndpointURL: rx.URL}}); err != nil {
-					b.Fatal(err)
-				}
-			}, s)
-		})
+		b.Run(fmt.Sprintf("streams=%d", n), func(b *testing.B) { pushBench(b, []*harness{newHarness(b, es256)}, n) })
 	}
 }
 

@@ -42,19 +42,7 @@ func newHarness(t testing.TB, change ...func(*config.Config)) *harness {
 	for _, f := range change {
 		f(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv := startServer(t, cfg)
 	var tok string
 	if cfg.Dev {
 		raw, err := os.ReadFile(srv.AdminTokenPath())
@@ -73,11 +61,31 @@ func newHarness(t testing.TB, change ...func(*config.Config)) *harness {
 			}
 		}
 	}
-	h.client, err = receiver.Discover(context.Background(), h.issuer, receiver.WithToken(h.token))
+	client, err := receiver.Discover(context.Background(), h.issuer, receiver.WithToken(h.token))
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.client = client
 	return h
+}
+
+// startServer validates cfg, starts a server with it and shuts it down when t ends.
+func startServer(t testing.TB, cfg config.Config) *server.Server {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv
 }
 
 // call sends a request with the admin token (or the given one; "" sends none) and returns status, headers, body.

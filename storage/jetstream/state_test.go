@@ -38,13 +38,13 @@ func stateLog(t testing.TB, nc *nats.Conn, opts jetstream.Options) {
 }
 
 // stateOpen opens a State of opts on nc with a view of its own, closed when t ends.
-func stateOpen(t *testing.T, nc *nats.Conn, opts jetstream.Options) *jetstream.State {
+func stateOpen(t testing.TB, nc *nats.Conn, opts jetstream.Options) *jetstream.State {
 	t.Helper()
 	return stateOpenAt(t, nc, opts, filepath.Join(t.TempDir(), "view.db"))
 }
 
 // stateOpenAt opens a State of opts on nc with its view at path, closed when t ends.
-func stateOpenAt(t *testing.T, nc *nats.Conn, opts jetstream.Options, path string) *jetstream.State {
+func stateOpenAt(t testing.TB, nc *nats.Conn, opts jetstream.Options, path string) *jetstream.State {
 	t.Helper()
 	s, err := jetstream.OpenState(context.Background(), nc, opts, path)
 	if err != nil {
@@ -293,11 +293,7 @@ func BenchmarkStateRead(b *testing.B) {
 	ctx := context.Background()
 	nc, opts := connect(b), options()
 	stateLog(b, nc, opts)
-	s, err := jetstream.OpenState(ctx, nc, opts, filepath.Join(b.TempDir(), "view.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := stateOpen(b, nc, opts)
 	if err := s.CreateClient(ctx, &issuer.Client{ID: "c"}); err != nil {
 		b.Fatal(err)
 	}
@@ -326,11 +322,7 @@ func BenchmarkStateWrite(b *testing.B) {
 	ctx := context.Background()
 	nc, opts := connect(b), options()
 	stateLog(b, nc, opts)
-	s, err := jetstream.OpenState(ctx, nc, opts, filepath.Join(b.TempDir(), "view.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := stateOpen(b, nc, opts)
 	until := time.Now().Add(time.Hour)
 	i := 0
 	for b.Loop() {
@@ -371,10 +363,7 @@ func BenchmarkStateReplay(b *testing.B) {
 	ctx := context.Background()
 	nc, opts := connect(b), options()
 	stateLog(b, nc, opts)
-	s, err := jetstream.OpenState(ctx, nc, opts, filepath.Join(b.TempDir(), "view.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := stateOpen(b, nc, opts)
 	const commands = 20000
 	until := time.Now().Add(time.Hour)
 	var wg sync.WaitGroup
