@@ -18,6 +18,9 @@ const (
 	CodeUnsupportedTokenType = "unsupported_token_type"
 	CodeNotFound             = "not_found"
 	CodeServerError          = "server_error"
+	// CodeTemporarilyUnavailable answers a request the issuer could not serve because its store was briefly out
+	// of reach (RFC 6749 §4.1.2.1 names it for the authorization endpoint; it means the same here), with 503.
+	CodeTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 // DepthExceeded is the error_description of an exchange that would go deeper than allowed

@@ -128,8 +128,15 @@ func (is *Issuer) fail(c echo.Context, err error) error {
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
-		is.log.Error("issuer request failed", "path", c.Path(), "err", err)
-		oe = &Error{Status: http.StatusInternalServerError, Code: CodeServerError, Description: "internal error"}
+		if is.unavailable != nil && is.unavailable(err) {
+			is.log.Warn("issuer request failed: the store is unavailable", "path", c.Path(), "err", err)
+			c.Response().Header().Set("Retry-After", "1")
+			oe = &Error{Status: http.StatusServiceUnavailable, Code: CodeTemporarilyUnavailable,
+				Description: "storage is unavailable for a moment; try again"}
+		} else {
+			is.log.Error("issuer request failed", "path", c.Path(), "err", err)
+			oe = &Error{Status: http.StatusInternalServerError, Code: CodeServerError, Description: "internal error"}
+		}
 	}
 	if oe.Challenge != "" {
 		c.Response().Header().Set("WWW-Authenticate", oe.Challenge)

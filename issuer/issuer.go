@@ -87,10 +87,16 @@ type Issuer struct {
 	reserved []string
 	pub      OpPublisher
 	observe  func(grant, outcome string, d time.Duration)
+	// unavailable tells a store briefly out of reach from a broken one; nil: every unexpected error is a 500.
+	unavailable func(error) bool
 }
 
 // Option configures an Issuer.
 type Option func(*Issuer)
+
+// WithUnavailable sets how the issuer recognizes errors of a store that is briefly out of reach (a clustered
+// store electing a leader): those requests answer 503 temporarily_unavailable with Retry-After, not 500.
+func WithUnavailable(is func(error) bool) Option { return func(i *Issuer) { i.unavailable = is } }
 
 // WithConfig sets the issuer's limits.
 func WithConfig(c Config) Option { return func(is *Issuer) { is.cfg = c.withDefaults() } }

@@ -40,7 +40,7 @@ func (s *Server) setUpIssuer(e *echo.Echo, static *transmitter.StaticTokens) (tr
 	s.issuerKeys = ring
 	s.issuer, err = issuer.New(s.cfg.IssuerURL(), s.issuerStore, ring, issuer.WithLogger(s.log), issuer.WithEventSink(issuerSink{s.tx}),
 		issuer.WithReservedClientIDs(reserved...), issuer.WithKeyRotation(rotate), issuer.WithOpPublisher(opPublisher{s.revBus}),
-		issuer.WithObserver(s.metrics.ObserveToken()),
+		issuer.WithObserver(s.metrics.ObserveToken()), issuer.WithUnavailable(storeUnavailable),
 		issuer.WithConfig(issuer.Config{AccessTokenTTL: o.AccessTokenTTL, DelegatedTokenTTL: o.DelegatedTokenTTL,
 			SessionTTL: o.SessionTTL, MaxDelegationDepth: o.MaxDelegationDepth, RequireDPoP: o.RequireDPoP}))
 	if err != nil {
