@@ -163,6 +163,22 @@ func (s *Server) follow(ctx context.Context, name string, lag *prometheus.Histog
 	})
 }
 
+// issuerProofs remembers the check API's DPoP proofs in the issuer's store, shared by every replica.
+type issuerProofs struct{ store issuer.Store }
+
+// Remember records key with UseOnce; a replay is not fresh.
+func (p issuerProofs) Remember(ctx context.Context, key string, until time.Time) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	switch err := p.store.UseOnce(ctx, key, until); {
+	case errors.Is(err, issuer.ErrReplay):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
 // setUpCheckAPI mounts POST /api/v1/check (spec/agent-auth.md §3.3 item 4) when check audiences are
 // configured: a guard over this process's index and the issuer's keys. It takes the token to check in its
 // body or in the forwarded Authorization header, so it is meant for a gateway on a network the operator controls.
@@ -171,9 +187,13 @@ func (s *Server) setUpCheckAPI(e *echo.Echo) error {
 	if len(rc.CheckAudiences) == 0 || s.issuer == nil {
 		return nil
 	}
-	g, err := revocation.NewGuard(revocation.GuardConfig{Issuer: s.issuer.URL(), Audiences: rc.CheckAudiences,
+	gc := revocation.GuardConfig{Issuer: s.issuer.URL(), Audiences: rc.CheckAudiences,
 		Keys: s.issuerKeys, Index: s.revIndex, HighRiskScopes: rc.HighRiskScopes,
-		Stale: s.feedStale, Observe: s.metrics.ObserveCheck()})
+		Stale: s.feedStale, Observe: s.metrics.ObserveCheck()}
+	if s.clustered() { // a proof checked by one replica is refused by every other
+		gc.SharedProofs = issuerProofs{s.issuerStore}
+	}
+	g, err := revocation.NewGuard(gc)
 	if err != nil {
 		return err
 	}

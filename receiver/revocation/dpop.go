@@ -1,8 +1,10 @@
 package revocation
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -15,7 +17,7 @@ import (
 // checkBinding is the cnf step of spec/agent-auth.md §2.5: a DPoP-bound token (cnf.jkt) needs the DPoP scheme
 // and a valid proof; an unbound token must not use the DPoP scheme; other confirmation methods (mTLS) are not
 // supported here and fail closed.
-func (g *Guard) checkBinding(c *Claims, token string, p presentation, dpopScheme bool) *Denial {
+func (g *Guard) checkBinding(ctx context.Context, c *Claims, token string, p presentation, dpopScheme bool) *Denial {
 	switch {
 	case c.Cnf == nil && dpopScheme:
 		return invalidToken(false, "the token is not DPoP-bound: use the Bearer scheme")
@@ -26,14 +28,15 @@ func (g *Guard) checkBinding(c *Claims, token string, p presentation, dpopScheme
 	case !dpopScheme:
 		return invalidToken(true, "the token is DPoP-bound: use the DPoP scheme with a proof")
 	}
-	return g.checkProof(c.Cnf.JKT, token, p)
+	return g.checkProof(ctx, c.Cnf.JKT, token, p)
 }
 
 // checkProof checks the DPoP header against the request and the token (RFC 9449 §4.3 and §7.1): exactly one
 // proof, typ dpop+jwt, alg ES256 or EdDSA, signed by its embedded jwk whose thumbprint is the token's cnf.jkt,
 // htm the request method, htu the request URL (query and fragment ignored), iat within the skew of now, ath the
-// hash of the token, and a jti not seen before. The jti is remembered only once every other check passed.
-func (g *Guard) checkProof(jkt, token string, p presentation) *Denial {
+// hash of the token, and a jti not seen before (here, and by the other replicas when a ProofStore is shared). The
+// jti is remembered only once every other check passed.
+func (g *Guard) checkProof(ctx context.Context, jkt, token string, p presentation) *Denial {
 	switch len(p.dpop) {
 	case 0:
 		return invalidProof("a DPoP proof is required")
@@ -66,11 +69,21 @@ func (g *Guard) checkProof(jkt, token string, p presentation) *Denial {
 	if iat.Before(now.Add(-g.cfg.Skew)) || iat.After(now.Add(g.cfg.Skew)) {
 		return invalidProof("the DPoP proof's iat is not close enough to now")
 	}
-	switch g.proofs.use(now, proofKey(jkt, pc.JTI)) {
+	seen := proofKey(jkt, pc.JTI)
+	switch g.proofs.use(now, seen) {
 	case proofReplayed:
 		return invalidProof("the DPoP proof was used before")
 	case proofCacheFull:
 		return unavailable("too many DPoP proofs are in flight")
+	}
+	if g.cfg.SharedProofs != nil {
+		fresh, err := g.cfg.SharedProofs.Remember(ctx, "dpop:"+hex.EncodeToString(seen[:]), now.Add(2*g.cfg.Skew+time.Second))
+		switch {
+		case err != nil:
+			return unavailable("the DPoP replay check is unavailable")
+		case !fresh:
+			return invalidProof("the DPoP proof was used before")
+		}
 	}
 	return nil
 }

@@ -1,10 +1,15 @@
 package revocation_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,5 +160,61 @@ func TestGuardDPoPUsesPublicURL(t *testing.T) {
 	local := proofFor(t, holder, http.MethodGet, f.srv.URL+"/mcp/tools", tok, nil)
 	if a := f.call(t, http.MethodGet, "/mcp/tools", "Authorization", "DPoP "+tok, "DPoP", local); a.status != 401 {
 		t.Errorf("a proof for the server's own address passed behind PublicURL: %d", a.status)
+	}
+}
+
+// sharedProofs is a ProofStore two guards share, as the replicas of ssfd's check API share their state.
+type sharedProofs struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+	down bool
+}
+
+func (s *sharedProofs) Remember(_ context.Context, key string, until time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return false, errors.New("store out of reach")
+	}
+	if t, ok := s.seen[key]; ok && time.Now().Before(t) {
+		return false, nil
+	}
+	s.seen[key] = until
+	return true, nil
+}
+
+// TestGuardDPoPReplayToAnotherReplicaIsRefused: two replicas of a resource server share a ProofStore; a proof
+// accepted by one is refused by the other, and a store that cannot answer refuses with 503 instead of letting a
+// proof through unchecked.
+func TestGuardDPoPReplayToAnotherReplicaIsRefused(t *testing.T) {
+	store := &sharedProofs{seen: map[string]time.Time{}}
+	const public = "https://rs.example"
+	a := newGuardFixture(t, func(c *revocation.GuardConfig) { c.SharedProofs, c.PublicURL = store, public })
+	gb, err := revocation.NewGuard(revocation.GuardConfig{Issuer: guardIssuer, Audiences: []string{guardAudience},
+		Keys: a.ring, Index: a.index, SharedProofs: store, PublicURL: public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &guardFixture{ring: a.ring, index: a.index, guard: gb, srv: httptest.NewServer(gb.Middleware(http.HandlerFunc(seenHandler)))}
+	t.Cleanup(b.srv.Close)
+	holder, err := keys.Generate(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := a.boundToken(t, holder)
+	proof := proofFor(t, holder, http.MethodGet, public+"/mcp/tools", tok, nil)
+	if got := a.call(t, http.MethodGet, "/mcp/tools", "Authorization", "DPoP "+tok, "DPoP", proof); got.status != http.StatusOK {
+		t.Fatalf("replica a refused a fresh proof: %d %s", got.status, got.body)
+	}
+	got := b.call(t, http.MethodGet, "/mcp/tools", "Authorization", "DPoP "+tok, "DPoP", proof)
+	if got.status != http.StatusUnauthorized || !strings.Contains(got.header.Get("WWW-Authenticate"), "was used before") {
+		t.Fatalf("replica b accepted a proof replica a had seen: %d %v", got.status, got.header)
+	}
+	store.mu.Lock()
+	store.down = true
+	store.mu.Unlock()
+	fresh := proofFor(t, holder, http.MethodGet, public+"/mcp/tools", tok, nil)
+	if got := b.call(t, http.MethodGet, "/mcp/tools", "Authorization", "DPoP "+tok, "DPoP", fresh); got.status != http.StatusServiceUnavailable {
+		t.Fatalf("with the shared store down a proof got %d, want 503", got.status)
 	}
 }

@@ -59,6 +59,17 @@ type GuardConfig struct {
 	// ProofCacheSize bounds how many DPoP proofs are remembered for replay detection (default
 	// DefaultProofCacheSize); when it is full, bound tokens are refused with 503 until old proofs age out.
 	ProofCacheSize int
+	// SharedProofs, when set, also remembers every DPoP proof where the other replicas of this resource server see
+	// it (ssfd's check API in a cluster uses the shared state), so that a proof replayed to another replica is
+	// refused too. Optional: by default proofs are remembered by this Guard only.
+	SharedProofs ProofStore
+}
+
+// ProofStore remembers DPoP proofs for a resource server's replicas.
+type ProofStore interface {
+	// Remember records key until the given time and reports whether it was new. An error means the store could
+	// not tell; the request is then refused with 503, never accepted unchecked.
+	Remember(ctx context.Context, key string, until time.Time) (fresh bool, err error)
 }
 
 // Guard checks access tokens of the built-in issuer at a resource server, in the order of spec/agent-auth.md
@@ -209,7 +220,7 @@ func (g *Guard) decide(ctx context.Context, p presentation) (verdict, *Denial) {
 	if d := g.checkTime(claims, dpopScheme); d != nil {
 		return verdict{}, d
 	}
-	if d := g.checkBinding(claims, token, p, dpopScheme); d != nil {
+	if d := g.checkBinding(ctx, claims, token, p, dpopScheme); d != nil {
 		return verdict{}, d
 	}
 	bound := claims.Cnf != nil
