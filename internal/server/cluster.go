@@ -29,6 +29,14 @@ const (
 	jobOutbox       = "job.issuer-outbox"
 	jobInactivity   = "job.inactivity"
 	jobReceiverWork = "job.receiver-inbox"
+	jobSnapshots    = "job.state-snapshots"
+)
+
+// The shared state's snapshots: checked every stateSnapshotEvery, taken once stateSnapshotCommands commands
+// were applied since the last one (docs/cluster.md, Sizing).
+const (
+	stateSnapshotEvery    = 5 * time.Minute
+	stateSnapshotCommands = 50000
 )
 
 // clustered reports whether this process is a replica sharing its state through JetStream.
@@ -56,8 +64,8 @@ func (s *Server) openStores() error {
 		s.rings = fileRings(filepath.Join(s.cfg.DataDir, "keys"))
 		return nil
 	}
-	// Opening replays the whole shared state log into this replica's cache (docs/cluster.md, Sizing): allow for a
-	// long log rather than fail a start that would only begin again from the start.
+	// Opening loads the state's latest snapshot and replays the log after it into this replica's cache
+	// (docs/cluster.md, Sizing): allow for a long log rather than fail a start that would only begin again.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	s.log.Info("clustered: opening the shared state (replaying its log)", "nats", natsbus.Redact(s.cfg.NATSURL))
@@ -101,6 +109,13 @@ func (s *Server) openStores() error {
 	s.log.Info("clustered: state on JetStream", "replica", s.replicaID, "replicas", s.natsReplicas(),
 		"prefix", cmp.Or(s.cfg.NATSPrefix, "SSFD"))
 	return nil
+}
+
+// runStateSnapshots snapshots the shared state and compacts its log, on one replica at a time, until ctx ends.
+func (s *Server) runStateSnapshots(ctx context.Context) {
+	s.singleton(ctx, jobSnapshots, func(ctx context.Context) {
+		s.state.RunSnapshots(ctx, stateSnapshotEvery, stateSnapshotCommands, s.log)
+	})
 }
 
 // defaultReplicaID is the host name and a random suffix, so that two processes on one host differ.

@@ -194,6 +194,9 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if s.leases != nil { // before any role waits for a lease, ssfd receive included
 		s.workers.Go(func() { s.leases.Run(ctx) })
 	}
+	if s.state != nil { // one replica at a time snapshots the shared state and compacts its log
+		s.workers.Go(func() { s.runStateSnapshots(ctx) })
+	}
 	if cfg.ReceiverOnly {
 		s.revIndex = nil // ssfd receive publishes ops from the SETs it verifies but keeps no index of its own
 		s.http = s.newHTTPServer(e)

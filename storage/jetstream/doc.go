@@ -7,9 +7,9 @@
 //     acknowledgement purges a subject; dead letters in a KV bucket.
 //   - State (issuer.Store and receiver.Inbox): a replicated state machine. Every write is a command on a
 //     JetStream stream, whose RAFT group gives the total order; every replica applies the commands in that order
-//     to a local cache (a storage/bolt database, rebuilt from the log when needed) and answers reads from it
-//     once it has applied everything the log held when the read began. The log is the system of record; the
-//     cache may be deleted at any time.
+//     to a local cache (a storage/bolt database, rebuilt at every open from the latest snapshot and the log
+//     after it) and answers reads from it once it has applied everything the log held when the read began.
+//     The log and its snapshots are the system of record; the cache may be deleted at any time.
 //   - Rings: the signing key rings in a KV bucket, rotated by compare-and-set and watched by every replica.
 //
 // jetstream must not import echo, nor bbolt except through storage/bolt for State's cache.

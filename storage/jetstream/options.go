@@ -14,6 +14,21 @@ type Options struct {
 	// Prefix starts the name of every stream and bucket, so that several deployments (or tests) share one NATS
 	// cluster without meeting. Empty means "SSFD".
 	Prefix string
+	// SnapshotKeep is how many commands a snapshot of the state log leaves in the log below its sequence (see
+	// State.Snapshot), so that a replica following that far behind is not cut off. Zero means 10,000.
+	SnapshotKeep uint64
+}
+
+// defaultSnapshotKeep is SnapshotKeep's default: over three minutes of the log at 50 commands/s, five seconds
+// at the most the log takes (about 2,000 commands/s).
+const defaultSnapshotKeep = 10000
+
+// snapshotKeep is SnapshotKeep or its default.
+func (o Options) snapshotKeep() uint64 {
+	if o.SnapshotKeep == 0 {
+		return defaultSnapshotKeep
+	}
+	return o.SnapshotKeep
 }
 
 var prefixShape = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)

@@ -54,6 +54,11 @@ const (
 // equal the others, and every call returns that error until the State is reopened. So does a log that was
 // deleted and created again.
 //
+// A snapshot (snapshot.go) stores a copy of the view as of a sequence S next to the log and purges the log below
+// S minus a margin, so that the log does not grow forever: a State opens on the latest snapshot of its log and
+// applies only the commands after it. A State that falls more than the margin behind finds a gap in the log and
+// stops; reopened, it starts from the snapshot.
+//
 // Every replica applies every command, one at a time with one bbolt commit each, so the cluster writes at most
 // as fast as one view commits (about 2,000 commands/s on the development machine).
 type State struct {
@@ -64,6 +69,16 @@ type State struct {
 	view    *bolt.DB
 	iter    jetstream.MessagesContext
 	last    stateLastSeq
+
+	viewPath  string // the view's file; its snapshot copy is written next to it
+	snapshots string // the Object Store bucket of the log's snapshots: <Prefix>_STATE_SNAPSHOTS
+	replicas  int    // the replica count of that bucket
+	keep      uint64 // the commands a snapshot leaves in the log below its sequence
+
+	// applyMu is held while a command is applied and applied moves, so that a snapshot that holds it sees a view
+	// of exactly commands 1..applied.
+	applyMu sync.Mutex
+	snapMu  sync.Mutex // one Snapshot at a time: they share the copy's file
 
 	ctx    context.Context // ends at Close; bounds the fetches of the last sequence
 	cancel context.CancelFunc
@@ -106,12 +121,18 @@ type stateResult struct {
 	err   error
 }
 
-// OpenState creates (or finds) the log stream of opts, rebuilds the view at viewPath from the whole log and
-// returns once the view caught up with the log's last sequence at the time of the call.
+// stateOpenAttempts bounds the opens of a State that found a gap, or whose snapshot download failed: a snapshot
+// taken while it opened replaced the one it loaded, and purged the commands after it.
+const stateOpenAttempts = 3
+
+// OpenState creates (or finds) the log stream of opts, rebuilds the view at viewPath from the log's latest
+// snapshot (if any) and the commands after it, and returns once the view caught up with the log's last sequence
+// at the time of the call.
 //
-// viewPath is a cache owned by the State: any file there is deleted first, and the view is rebuilt from the
-// log at every open, so startup time grows with the log (every command since the cluster began; nothing
-// compacts it yet). Two States must not share a viewPath.
+// viewPath is a cache owned by the State: any file there is deleted first, and the view is rebuilt at every
+// open, so startup time grows with the snapshot's size and the commands logged since. A log whose head was
+// purged and that has no snapshot of its own covering the purge cannot be rebuilt: OpenState fails. Two States
+// must not share a viewPath.
 func OpenState(ctx context.Context, nc *nats.Conn, opts Options, viewPath string) (*State, error) {
 	opts, err := opts.normalize()
 	if err != nil {
@@ -126,22 +147,43 @@ func OpenState(ctx context.Context, nc *nats.Conn, opts Options, viewPath string
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: create stream %s: %w", cfg.Name, err)
 	}
-	if st := stream.CachedInfo().State; st.LastSeq > 0 && st.FirstSeq != 1 {
-		return nil, fmt.Errorf("jetstream: stream %s starts at %d, not 1: its head was purged and the state cannot be rebuilt",
-			cfg.Name, st.FirstSeq)
+	for attempt := 1; ; attempt++ {
+		s, err := openStateView(ctx, js, opts, stream, viewPath)
+		retry := errors.Is(err, errStateGap) || errors.Is(err, errStateDownload)
+		if err == nil || !retry || attempt == stateOpenAttempts {
+			return s, err
+		}
+		if stream, err = js.Stream(ctx, cfg.Name); err != nil {
+			return nil, fmt.Errorf("jetstream: find stream %s: %w", cfg.Name, err)
+		}
 	}
+}
+
+// openStateView builds the view at viewPath from the latest snapshot of stream, or from its first command, and
+// follows the log from there until it caught up.
+func openStateView(ctx context.Context, js jetstream.JetStream, opts Options, stream jetstream.Stream, viewPath string) (*State, error) {
+	info := stream.CachedInfo()
 	if err := os.Remove(viewPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("jetstream: remove the old view: %w", err)
+	}
+	from, err := loadStateSnapshot(ctx, js, opts, info, viewPath)
+	if err != nil {
+		return nil, err
+	}
+	if st := info.State; from == 0 && st.LastSeq > 0 && st.FirstSeq != 1 {
+		return nil, fmt.Errorf("jetstream: stream %s starts at %d, not 1, and no snapshot of it covers the purged head: "+
+			"the state cannot be rebuilt", info.Config.Name, st.FirstSeq)
 	}
 	view, err := bolt.Open(viewPath, bolt.WithoutSync(), bolt.WithBatchDelay(0)) // a cache rebuilt from the log: no fsync, no batching delay
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: open the view: %w", err)
 	}
-	s, err := followState(ctx, js, stream, view)
+	s, err := followState(ctx, js, stream, view, from)
 	if err != nil {
 		_ = view.Close()
 		return nil, err
 	}
+	s.viewPath, s.snapshots, s.replicas, s.keep = viewPath, stateSnapshotBucket(opts), opts.Replicas, opts.snapshotKeep()
 	if err := s.sync(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("jetstream: catch up with %s: %w", s.stream, err)
@@ -149,10 +191,15 @@ func OpenState(ctx context.Context, nc *nats.Conn, opts Options, viewPath string
 	return s, nil
 }
 
-// followState starts applying the log of stream to view from its first command.
-func followState(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, view *bolt.DB) (*State, error) {
+// followState starts applying the log of stream to view, which holds commands 1..applied, from command
+// applied+1.
+func followState(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, view *bolt.DB, applied uint64) (*State, error) {
 	info := stream.CachedInfo()
-	cons, err := js.OrderedConsumer(ctx, info.Config.Name, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	consCfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if applied > 0 {
+		consCfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: applied + 1}
+	}
+	cons, err := js.OrderedConsumer(ctx, info.Config.Name, consCfg)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: follow %s: %w", info.Config.Name, err)
 	}
@@ -164,13 +211,14 @@ func followState(ctx context.Context, js jetstream.JetStream, stream jetstream.S
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &State{js: js, stream: info.Config.Name, subject: strings.TrimSuffix(info.Config.Subjects[0], ">"),
-		created: info.Created, view: view, iter: iter, ctx: sctx, cancel: cancel, advanced: make(chan struct{}),
+		created: info.Created, view: view, iter: iter, ctx: sctx, cancel: cancel, applied: applied, advanced: make(chan struct{}),
 		pending: map[string]chan stateResult{}, stopped: make(chan struct{}), followed: make(chan struct{})}
 	go s.follow()
 	return s, nil
 }
 
-// stateStreamConfig is the log: file storage on opts.Replicas servers, every message kept, none deletable. The
+// stateStreamConfig is the log: file storage on opts.Replicas servers, every message kept until a snapshot covers
+// it (then the head is purged: DenyPurge stays false), none deletable one by one. The
 // prefix stays as it is in the subjects, as in streamsLayout: prefixes that differ in case are different logs.
 func stateStreamConfig(opts Options) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
@@ -248,6 +296,8 @@ func (s *State) applyMsg(msg jetstream.Msg) error {
 		return fmt.Errorf("jetstream: state log %s: %w", s.stream, err)
 	}
 	seq := meta.Sequence.Stream
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	s.mu.Lock()
 	applied := s.applied
 	s.mu.Unlock()
@@ -255,8 +305,7 @@ func (s *State) applyMsg(msg jetstream.Msg) error {
 	case seq <= applied:
 		return nil // delivered again after the consumer was reset
 	case seq != applied+1:
-		return fmt.Errorf("jetstream: state log %s goes from %d to %d: commands are missing, the view cannot follow",
-			s.stream, applied, seq)
+		return fmt.Errorf("jetstream: state log %s goes from %d to %d: %w", s.stream, applied, seq, errStateGap)
 	}
 	kind := stateKind(strings.TrimPrefix(msg.Subject(), s.subject))
 	var res stateResult
@@ -294,6 +343,10 @@ func (s *State) applyCommand(kind stateKind, cmd *stateCommand) stateResult {
 	}
 	return stateResult{err: fmt.Errorf("jetstream: unknown command %q: is a newer ssfd writing this log?", kind)}
 }
+
+// errStateGap is a log whose next command is missing: a snapshot purged it before this State applied it, or the
+// log was purged by hand. A State reopened on the latest snapshot goes on.
+var errStateGap = errors.New("jetstream: commands are missing from the log (purged by a snapshot?), the view cannot follow; reopen the state")
 
 // errStateMalformed is a command that does not decode or lacks a field its kind needs: every replica refuses it
 // alike, and it changes nothing.
