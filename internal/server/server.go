@@ -159,16 +159,7 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 			return nil, err
 		}
 		notify = transmitter.Notifiers{local, clusterNotifier{nc: s.nc, self: s.wakeFrom}}
-		// Wake-ups published while this replica's NATS connection was down are lost: look at everything again.
-		s.nc.SetReconnectHandler(func(*nats.Conn) {
-			s.log.Info("NATS connection back: waking long polls and delivery workers")
-			s.waker.WakeAll()
-			go s.push.Resync()
-			go s.relay.Resync()
-			if s.rcv != nil {
-				s.rcv.Wake()
-			}
-		})
+
 	}
 	s.tx, err = transmitter.New(s.cfg.IssuerURL(), s.store, s.queue, ks,
 		transmitter.WithNotifier(notify), transmitter.WithObserver(s.metrics),
@@ -199,6 +190,7 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	}
 	if cfg.ReceiverOnly {
 		s.revIndex = nil // ssfd receive publishes ops from the SETs it verifies but keeps no index of its own
+		s.watchReconnects()
 		s.http = s.newHTTPServer(e)
 		return s, nil
 	}
@@ -242,8 +234,26 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 			}
 		}()
 	}
+	s.watchReconnects()
 	s.http = s.newHTTPServer(e)
 	return s, nil
+}
+
+// watchReconnects makes a replica of a cluster look at everything again when its NATS connection comes back:
+// wake-ups published while it was down are lost. Called once every role is set up.
+func (s *Server) watchReconnects() {
+	if !s.clustered() {
+		return
+	}
+	s.nc.SetReconnectHandler(func(*nats.Conn) {
+		s.log.Info("NATS connection back: waking long polls and delivery workers")
+		s.waker.WakeAll()
+		go s.push.Resync()
+		go s.relay.Resync()
+		if s.rcv != nil {
+			s.rcv.Wake()
+		}
+	})
 }
 
 func (s *Server) newHTTPServer(h http.Handler) *http.Server {
