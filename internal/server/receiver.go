@@ -131,6 +131,9 @@ func (s *Server) setUpReceiver(e *echo.Echo, tokens transmitter.TokenVerifier) e
 		}
 		s.keepers = append(s.keepers, k)
 	}
+	if s.clustered() {
+		return states.catchUp()
+	}
 	return nil
 }
 
@@ -199,8 +202,8 @@ func (ss *stateShare) publish(registration, state string) {
 	}
 }
 
-// follow records in rcv the states every replica asks for (its own again does no harm), answers the requests of
-// replicas that start, and makes this one's.
+// follow records in rcv the states every replica asks for (its own again does no harm) and answers the requests
+// of replicas that start (catchUp makes this one's).
 func (ss *stateShare) follow(rcv *receiver.Receiver) error {
 	if _, err := ss.nc.Subscribe(natsbus.SubjectVerificationStates, func(m *nats.Msg) {
 		var vs verificationState
@@ -226,6 +229,12 @@ func (ss *stateShare) follow(rcv *receiver.Receiver) error {
 	}); err != nil {
 		return fmt.Errorf("server: follow verification state requests: %w", err)
 	}
+	return nil
+}
+
+// catchUp asks the other replicas for the states they asked for; call it once every registration exists here,
+// or the answers for registrations not yet added would be dropped.
+func (ss *stateShare) catchUp() error {
 	return ss.nc.Publish(natsbus.SubjectVerificationSync, []byte(ss.replica))
 }
 

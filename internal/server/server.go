@@ -92,7 +92,9 @@ type Server struct {
 	leases    *lease.Set
 	state     *sjs.State // the shared issuer and inbox state, watched by /readyz
 	wakeFrom  string     // names this process in the wake-ups it publishes
-	closers   []func() error
+	// stateLogged logs once that the shared state stopped.
+	stateLogged sync.Once
+	closers     []func() error
 }
 
 // New opens storage and NATS, wires the roles and binds the HTTP listener; Serve starts answering. cfg must
@@ -342,7 +344,12 @@ func (s *Server) newEcho() *echo.Echo {
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.Use(middleware.RequestID(), middleware.Recover(), s.observeHTTP)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/healthz", func(c echo.Context) error {
+		if s.stateStopped() { // only a restart brings a stopped shared state back: let the orchestrator do it
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "the shared state stopped; restart this replica"})
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
 	e.GET("/readyz", s.handleReady)
 	return e
 }
@@ -363,6 +370,18 @@ func (s *Server) observeHTTP(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// stateStopped reports whether the shared state stopped following its log, logging why the first time.
+func (s *Server) stateStopped() bool {
+	if s.state == nil {
+		return false
+	}
+	err := s.state.Err()
+	if err != nil {
+		s.stateLogged.Do(func() { s.log.Error("the shared state stopped; /healthz and /readyz now answer 503", "err", err) })
+	}
+	return err != nil
+}
+
 // handleReady reports ready when storage is open, NATS is connected and the revocation index was restored (503
 // otherwise); a stale revocation feed is reported as "degraded" without making the process unready.
 func (s *Server) handleReady(c echo.Context) error {
@@ -371,11 +390,8 @@ func (s *Server) handleReady(c echo.Context) error {
 	if s.nc == nil || !s.nc.IsConnected() {
 		checks["nats"], status = "disconnected", http.StatusServiceUnavailable
 	}
-	if s.state != nil {
-		if err := s.state.Err(); err != nil {
-			checks["storage"], status = "stopped: the shared state log could not be followed; restart this replica", http.StatusServiceUnavailable
-			s.log.Error("the shared state stopped", "err", err)
-		}
+	if s.stateStopped() {
+		checks["storage"], status = "stopped: the shared state log could not be followed; restart this replica", http.StatusServiceUnavailable
 	}
 	if s.revIndex != nil {
 		checks["revocation_index"] = "ok"

@@ -80,6 +80,7 @@ func (g *Guard) checkProof(ctx context.Context, jkt, token string, p presentatio
 		fresh, err := g.cfg.SharedProofs.Remember(ctx, "dpop:"+hex.EncodeToString(seen[:]), now.Add(2*g.cfg.Skew+time.Second))
 		switch {
 		case err != nil:
+			g.proofs.forget(seen) // refused without a verdict: a retry of the same proof must not look replayed
 			return unavailable("the DPoP replay check is unavailable")
 		case !fresh:
 			return invalidProof("the DPoP proof was used before")

@@ -217,4 +217,10 @@ func TestGuardDPoPReplayToAnotherReplicaIsRefused(t *testing.T) {
 	if got := b.call(t, http.MethodGet, "/mcp/tools", "Authorization", "DPoP "+tok, "DPoP", fresh); got.status != http.StatusServiceUnavailable {
 		t.Fatalf("with the shared store down a proof got %d, want 503", got.status)
 	}
+	store.mu.Lock()
+	store.down = false
+	store.mu.Unlock()
+	if got := b.call(t, http.MethodGet, "/mcp/tools", "Authorization", "DPoP "+tok, "DPoP", fresh); got.status != http.StatusOK {
+		t.Fatalf("the retry of a proof refused with 503 got %d, want 200", got.status)
+	}
 }

@@ -53,3 +53,12 @@ func (pc *proofCache) use(now time.Time, key [sha256.Size]byte) proofUse {
 	pc.cur[key] = struct{}{}
 	return proofFresh
 }
+
+// forget drops key, for a proof that was refused after it was recorded (the shared store could not say whether
+// another replica saw it): the client may retry it.
+func (pc *proofCache) forget(key [sha256.Size]byte) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	delete(pc.cur, key)
+	delete(pc.prev, key)
+}

@@ -36,6 +36,7 @@ type DB struct {
 	timeout    time.Duration
 	noSync     bool
 	batchDelay time.Duration
+	mmapSize   int
 
 	mu     sync.RWMutex // guards closed against senders on reqs
 	closed bool
@@ -66,6 +67,11 @@ func WithoutSync() Option { return func(db *DB) { db.noSync = true } }
 // command at a time wants none.
 func WithBatchDelay(d time.Duration) Option { return func(db *DB) { db.batchDelay = d } }
 
+// WithInitialMmapSize maps n bytes of the file from the start. While a read transaction is open bbolt cannot
+// remap the file to grow it, so a long read (a copy of the whole database) would hold up every commit that grows
+// the file, and the reads queued behind that commit; a map larger than the file avoids the remap.
+func WithInitialMmapSize(n int) Option { return func(db *DB) { db.mmapSize = n } }
+
 // Open opens (or creates, with mode 0600) the database file at path.
 func Open(path string, opts ...Option) (*DB, error) {
 	db := &DB{timeout: time.Second, batchDelay: batchDelay, reqs: make(chan *enqueueRequest, 1024), done: make(chan struct{})}
@@ -75,8 +81,9 @@ func Open(path string, opts ...Option) (*DB, error) {
 	b, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout: db.timeout, FreelistType: bbolt.FreelistMapType,
 		// The freelist is rebuilt on open instead of written on every commit: commits are the hot path.
-		NoFreelistSync: true,
-		NoSync:         db.noSync,
+		NoFreelistSync:  true,
+		NoSync:          db.noSync,
+		InitialMmapSize: db.mmapSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)

@@ -83,7 +83,13 @@ func (s *State) Snapshot(ctx context.Context) (uint64, error) {
 	} else {
 		seq = prev // another replica stored a newer one
 	}
-	return seq, s.purgeBelow(ctx, seq)
+	// Purge below what is stored now, not what this call meant to store: a holder that lost its lease mid-Put
+	// may have replaced a newer snapshot with this older one.
+	stored, err := stateSnapshotSeq(ctx, store, s.created)
+	if err != nil {
+		return 0, err
+	}
+	return seq, s.purgeBelow(ctx, min(seq, stored))
 }
 
 // copyView writes a copy of the view to w and returns the sequence of the last command it holds.
@@ -123,6 +129,11 @@ func (s *State) purgeBelow(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("jetstream: stream %s was recreated at %v: not purged", s.stream, info.Created)
 	}
 	first := seq - s.keep + 1
+	// Never past a follower: the slowest replica's ordered consumer has been handed commands up to its
+	// delivered sequence, and a purge beyond it would cut that replica off from the log.
+	if slowest, ok := slowestFollower(ctx, stream); ok && slowest+1 < first {
+		first = slowest + 1
+	}
 	if info.State.FirstSeq >= first {
 		return nil
 	}
@@ -130,6 +141,22 @@ func (s *State) purgeBelow(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("jetstream: purge %s below #%d: %w", s.stream, first, err)
 	}
 	return nil
+}
+
+// slowestFollower returns the lowest stream sequence any consumer of the log was handed, and false when no
+// consumer could be listed (then only the keep margin protects followers).
+func slowestFollower(ctx context.Context, stream jetstream.Stream) (uint64, bool) {
+	lister := stream.ListConsumers(ctx)
+	lowest, found := uint64(0), false
+	for ci := range lister.Info() {
+		if d := ci.Delivered.Stream; !found || d < lowest {
+			lowest, found = d, true
+		}
+	}
+	if lister.Err() != nil {
+		return 0, false
+	}
+	return lowest, found
 }
 
 // stateSnapshotSeq returns the sequence of the stored snapshot of the log created at created, 0 if none.

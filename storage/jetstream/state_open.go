@@ -60,12 +60,17 @@ func OpenState(ctx context.Context, nc *nats.Conn, opts Options, viewPath string
 	}
 }
 
+// viewMmapSize is how much of the view's file is mapped from the start: address space, not memory.
+const viewMmapSize = 1 << 30
+
 // openStateView builds the view at viewPath from the latest snapshot of stream, or from its first command, and
 // follows the log from there until it caught up.
 func openStateView(ctx context.Context, js jetstream.JetStream, opts Options, stream jetstream.Stream, viewPath string) (*State, error) {
 	info := stream.CachedInfo()
-	if err := os.Remove(viewPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("jetstream: remove the old view: %w", err)
+	for _, p := range []string{viewPath, viewPath + ".snapshot"} { // a copy a crash left behind goes too
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("jetstream: remove the old view: %w", err)
+		}
 	}
 	from, err := loadStateSnapshot(ctx, js, opts, info, viewPath)
 	if err != nil {
@@ -75,7 +80,9 @@ func openStateView(ctx context.Context, js jetstream.JetStream, opts Options, st
 		return nil, fmt.Errorf("jetstream: stream %s starts at %d, not 1, and no snapshot of it covers the purged head: "+
 			"the state cannot be rebuilt", info.Config.Name, st.FirstSeq)
 	}
-	view, err := bolt.Open(viewPath, bolt.WithoutSync(), bolt.WithBatchDelay(0)) // a cache rebuilt from the log: no fsync, no batching delay
+	// A cache rebuilt from the log: no fsync, no batching delay, and a map large enough that a snapshot's long
+	// read does not hold up the commits (and the reads behind them) that grow the file.
+	view, err := bolt.Open(viewPath, bolt.WithoutSync(), bolt.WithBatchDelay(0), bolt.WithInitialMmapSize(viewMmapSize))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: open the view: %w", err)
 	}
