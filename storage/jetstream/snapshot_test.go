@@ -23,18 +23,8 @@ import (
 // later are closed.
 func stateSnapshots(t testing.TB, nc *nats.Conn, opts jetstream.Options) {
 	t.Helper()
-	t.Cleanup(func() {
-		js, err := natsjs.New(nc)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := js.DeleteObjectStore(ctx, opts.Prefix+"_STATE_SNAPSHOTS"); err != nil && !errors.Is(err, natsjs.ErrBucketNotFound) &&
-			!errors.Is(err, natsjs.ErrStreamNotFound) {
-			t.Errorf("delete the snapshots of %s: %v", opts.Prefix, err)
-		}
+	cleanUp(t, nc, "the snapshots of "+opts.Prefix, func(ctx context.Context, js natsjs.JetStream) error {
+		return js.DeleteObjectStore(ctx, opts.Prefix+"_STATE_SNAPSHOTS")
 	})
 }
 

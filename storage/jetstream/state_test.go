@@ -23,6 +23,14 @@ import (
 // closed, so that the cluster does not carry every test's stream.
 func stateLog(t testing.TB, nc *nats.Conn, opts jetstream.Options) {
 	t.Helper()
+	cleanUp(t, nc, "the log of "+opts.Prefix, func(ctx context.Context, js natsjs.JetStream) error {
+		return js.DeleteStream(ctx, opts.Prefix+"_STATE")
+	})
+}
+
+// cleanUp runs del when t ends, with a JetStream context and ten seconds; an asset already gone is fine.
+func cleanUp(t testing.TB, nc *nats.Conn, what string, del func(context.Context, natsjs.JetStream) error) {
+	t.Helper()
 	t.Cleanup(func() {
 		js, err := natsjs.New(nc)
 		if err != nil {
@@ -31,8 +39,8 @@ func stateLog(t testing.TB, nc *nats.Conn, opts jetstream.Options) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := js.DeleteStream(ctx, opts.Prefix+"_STATE"); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) {
-			t.Errorf("delete the log of %s: %v", opts.Prefix, err)
+		if err := del(ctx, js); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) && !errors.Is(err, natsjs.ErrBucketNotFound) {
+			t.Errorf("delete %s: %v", what, err)
 		}
 	})
 }
