@@ -99,10 +99,8 @@ func (s *Server) openStores() error {
 			return rings.Rotate(ctx, name, ring)
 		}, nil
 	}
-	s.replicaID = cmp.Or(s.cfg.ReplicaID, defaultReplicaID())
-	var nonce [8]byte
-	_, _ = rand.Read(nonce[:])
-	s.wakeFrom = s.replicaID + "/" + hex.EncodeToString(nonce[:]) // this process, even if two share a replica_id
+	s.replicaID = cmp.Or(s.cfg.ReplicaID, instanceName())
+	s.wakeFrom = ackName(s.replicaID) // this process, even if two share a replica_id
 	if s.leases, err = lease.Open(ctx, s.nc, cmp.Or(s.cfg.NATSPrefix, "SSFD"), s.natsReplicas(), s.replicaID, s.log); err != nil {
 		return err
 	}
@@ -118,10 +116,12 @@ func (s *Server) runStateSnapshots(ctx context.Context) {
 	})
 }
 
-// defaultReplicaID is the host name and a random suffix, so that two processes on one host differ.
-func defaultReplicaID() string {
+// instanceName names this process: the host name (as letters, digits and '-', the form KV keys and subjects
+// take) and a random suffix, so that two processes on one host differ. It is the default replica_id, and with a
+// role it names the process in revocation acknowledgements (ackName).
+func instanceName() string {
 	host, _ := os.Hostname()
-	var b [3]byte
+	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return strings.Trim(strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {

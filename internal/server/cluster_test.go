@@ -285,40 +285,12 @@ func TestClusterKillSwitchIsEnforcedOnEveryReplica(t *testing.T) {
 	}
 }
 
-// collector is a push receiver that records the SETs pushed to it, per stream, in arrival order.
-type collector struct {
-	mu   sync.Mutex
-	jtis map[string][]string    // stream path → jtis
-	at   map[string][]time.Time // stream path → arrival times, parallel to jtis
-	srv  *httptest.Server
-}
-
-func newCollector(t *testing.T) *collector {
-	c := &collector{jtis: map[string][]string{}, at: map[string][]time.Time{}}
-	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		jti := jtiOf(body)
-		c.mu.Lock()
-		c.jtis[r.URL.Path] = append(c.jtis[r.URL.Path], jti)
-		c.at[r.URL.Path] = append(c.at[r.URL.Path], time.Now())
-		c.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(c.srv.Close)
-	return c
-}
-
-// got returns a copy of what was pushed to path.
-func (c *collector) got(path string) []string {
-	jtis, _ := c.arrivals(path)
-	return jtis
-}
-
-// arrivals returns a copy of what was pushed to path, with when each arrived.
-func (c *collector) arrivals(path string) ([]string, []time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.jtis[path]...), append([]time.Time(nil), c.at[path]...)
+// arrivals lists the jtis of the SETs pushed to r, in arrival order, with when each arrived.
+func (r *pushReceiver) arrivals() (jtis []string, at []time.Time) {
+	for _, p := range r.requests() {
+		jtis, at = append(jtis, jtiOf([]byte(p.body))), append(at, p.at)
+	}
+	return jtis, at
 }
 
 // emitted is what one emit answered: the jti queued for each stream.
@@ -374,8 +346,8 @@ func TestClusterLosesNothingWhenAReplicaThenANATSNodeDies(t *testing.T) {
 		t.Skip("kills a replica and a NATS node")
 	}
 	c := newTestCluster(t, 2)
-	rx := newCollector(t)
-	push := c.replicas[0].createPushStream(rx.srv.URL+"/push", "Bearer cluster")
+	rx := newPushReceiver(t)
+	push := c.replicas[0].createPushStream(rx.URL+"/push", "Bearer cluster")
 	poll := c.replicas[0].createPollStream()
 	var owner int
 	waitFor(t, "one replica owns the push stream", func() bool {
@@ -449,7 +421,8 @@ func TestClusterLosesNothingWhenAReplicaThenANATSNodeDies(t *testing.T) {
 	}
 	waitFor(t, "every accepted SET is pushed and polled", func() bool {
 		got := map[string]bool{}
-		for _, j := range rx.got("/push") {
+		jtis, _ := rx.arrivals()
+		for _, j := range jtis {
 			got[j] = true
 		}
 		mu.Lock()
@@ -474,7 +447,7 @@ func TestClusterLosesNothingWhenAReplicaThenANATSNodeDies(t *testing.T) {
 	// (the replica's death, the NATS node's loss) came between its push and the storing of its acknowledgement:
 	// it first arrived shortly before a disruption, and again after it.
 	const settle = 5 * time.Second // far longer than an acknowledgement takes, even on a loaded machine
-	pushed, at := rx.arrivals("/push")
+	pushed, at := rx.arrivals()
 	want := map[string]bool{}
 	for _, j := range pushWant {
 		want[j] = true

@@ -21,6 +21,7 @@ import (
 type pushed struct {
 	auth, contentType, accept string
 	body                      string
+	at                        time.Time // when it arrived
 }
 
 // pushReceiver is an RFC 8935 endpoint on loopback whose answer the test controls.
@@ -37,7 +38,7 @@ func newPushReceiver(t *testing.T) *pushReceiver {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.got = append(r.got, pushed{req.Header.Get("Authorization"), req.Header.Get("Content-Type"), req.Header.Get("Accept"), string(body)})
+		r.got = append(r.got, pushed{req.Header.Get("Authorization"), req.Header.Get("Content-Type"), req.Header.Get("Accept"), string(body), time.Now()})
 		n, answer := len(r.got), r.answer
 		r.mu.Unlock()
 		status, respBody, hdr := answer(n)

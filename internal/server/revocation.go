@@ -3,15 +3,12 @@ package server
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -282,12 +279,7 @@ func causeOf(op revocation.Op) string {
 
 // ackName names this process in revocation acknowledgements: the role, the host and a random suffix, so that
 // replicas listening on the same address are counted apart.
-func ackName(role string) string {
-	host, _ := os.Hostname()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return role + "@" + host + "/" + hex.EncodeToString(b[:])
-}
+func ackName(role string) string { return role + "@" + instanceName() }
 
 // RevocationIndex returns this process's revocation index.
 func (s *Server) RevocationIndex() *revocation.Index { return s.revIndex }

@@ -36,7 +36,13 @@ func TestMain(m *testing.M) {
 // connect opens a client connection to the whole cluster, closed when t ends.
 func connect(t testing.TB) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(cluster.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return dial(t, cluster.URLs())
+}
+
+// dial opens a client connection to urls that reconnects forever, closed when t ends.
+func dial(t testing.TB, urls string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,10 +60,5 @@ func options() jetstream.Options {
 // connectTo opens a client connection to node i of the cluster only, closed when t ends.
 func connectTo(t testing.TB, i int) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(cluster.URL(i), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return dial(t, cluster.URL(i))
 }
