@@ -171,12 +171,15 @@ func (t *Transmitter) Emit(ctx context.Context, events []Event) ([]Accepted, err
 		return nil, err
 	}
 	perMethod := map[schemas.DeliveryMethod]int{}
+	methods := map[streams.ID]schemas.DeliveryMethod{}
 	for i, it := range items {
 		acc := &out[jobs[i].event]
 		acc.SETs = append(acc.SETs, QueuedSET{StreamID: string(it.Stream), JTI: it.JTI})
-		perMethod[jobs[i].stream.Config.Delivery.Method]++
+		m := jobs[i].stream.Config.Delivery.Method
+		perMethod[m]++
+		methods[it.Stream] = m
 	}
-	err = t.enqueue(ctx, items)
+	err = t.enqueue(ctx, items, methods)
 	for i, sc := range spans {
 		if err == nil {
 			for _, q := range out[i].SETs {
@@ -251,10 +254,10 @@ func (t *Transmitter) sealAll(jobs []sealJob) ([]streams.Item, error) {
 	return items, nil
 }
 
-// enqueue stores items durably and wakes the long polls of their streams. A stream deleted after the routing
-// table was read makes the queue refuse the whole call; its SETs are then dropped (a deleted stream holds
-// nothing) and the rest are queued again.
-func (t *Transmitter) enqueue(ctx context.Context, items []streams.Item) error {
+// enqueue stores items durably and wakes the long polls and delivery workers of their streams, whose delivery
+// methods are in methods. A stream deleted after the routing table was read makes the queue refuse the whole
+// call; its SETs are then dropped (a deleted stream holds nothing) and the rest are queued again.
+func (t *Transmitter) enqueue(ctx context.Context, items []streams.Item, methods map[streams.ID]schemas.DeliveryMethod) error {
 	if len(items) == 0 {
 		return nil
 	}
@@ -269,17 +272,30 @@ func (t *Transmitter) enqueue(ctx context.Context, items []streams.Item) error {
 		return fmt.Errorf("transmitter: queue SETs: %w", err)
 	}
 	if t.notifier != nil {
-		ids := make([]streams.ID, 0, len(items))
-		seen := make(map[streams.ID]bool, len(items))
-		for _, it := range items {
-			if !seen[it.Stream] {
-				seen[it.Stream] = true
-				ids = append(ids, it.Stream)
-			}
-		}
-		t.notifier.Notify(ids...)
+		t.notifyQueued(items, methods)
 	}
 	return nil
+}
+
+// notifyQueued wakes whoever waits for SETs of the streams of items, grouped by delivery method.
+func (t *Transmitter) notifyQueued(items []streams.Item, methods map[streams.ID]schemas.DeliveryMethod) {
+	byMethod := map[schemas.DeliveryMethod][]streams.ID{}
+	seen := make(map[streams.ID]bool, len(methods))
+	for _, it := range items {
+		if !seen[it.Stream] {
+			seen[it.Stream] = true
+			m := methods[it.Stream]
+			byMethod[m] = append(byMethod[m], it.Stream)
+		}
+	}
+	q, ok := t.notifier.(QueueNotifier)
+	for m, ids := range byMethod {
+		if ok && m != "" {
+			q.Queued(m, ids...)
+		} else {
+			t.notifier.Notify(ids...)
+		}
+	}
 }
 
 // withoutDeletedStreams drops the items of streams that no longer exist.

@@ -34,10 +34,31 @@ func (ns Notifiers) Notify(ids ...streams.ID) {
 	}
 }
 
-// Notifier is told which streams got new SETs, so that long polls wake at once (and, in a cluster, other
-// replicas' long polls through ssf.wake.<stream_id>).
+// Queued tells each notifier that SETs were queued for streams delivered by method m: a QueueNotifier through
+// Queued, any other through Notify.
+func (ns Notifiers) Queued(m schemas.DeliveryMethod, ids ...streams.ID) {
+	for _, n := range ns {
+		if q, ok := n.(QueueNotifier); ok {
+			q.Queued(m, ids...)
+		} else {
+			n.Notify(ids...)
+		}
+	}
+}
+
+// Notifier is told which streams got new SETs or changed, so that long polls and delivery workers wake at once
+// (and, in a cluster, those of other replicas through ssf.wake.<stream_id>).
 type Notifier interface {
 	Notify(ids ...streams.ID)
+}
+
+// QueueNotifier is a Notifier that tells new SETs from changes. Queued says that SETs were queued for streams
+// all delivered by method m and that nothing else about them changed, so that a delivery worker of another
+// method does not wake and one of m keeps its copy of the stream. The transmitter calls Queued after an emit and
+// Notify after a change of a stream's configuration or status.
+type QueueNotifier interface {
+	Notifier
+	Queued(m schemas.DeliveryMethod, ids ...streams.ID)
 }
 
 // Transmitter is the SSF 1.0 transmitter: stream management (SSF 1.0 §8), event intake, routing and signing.

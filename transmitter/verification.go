@@ -57,7 +57,7 @@ func (t *Transmitter) sendToStream(ctx context.Context, s *streams.Stream, p sch
 	if err != nil {
 		return err
 	}
-	if err := t.enqueue(ctx, []streams.Item{item}); err != nil {
+	if err := t.enqueue(ctx, []streams.Item{item}, nil); err != nil { // nil: Notify, the stream may be changing
 		return err
 	}
 	t.observer.SETsQueued(s.Config.Delivery.Method, 1)

@@ -3,6 +3,7 @@ package transmitter
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssfd/ssfd/schemas"
@@ -16,16 +17,31 @@ import (
 // In a cluster, an Ownership decides which replica runs a stream's worker: Notify starts workers only for the
 // streams this replica owns, a worker ends when its stream's ownership goes, and gaining ownership starts the
 // workers of every stream of the method again.
+//
+// Queued is the cheap wake-up of the emit path: it skips streams of other methods and tells the worker that only
+// its queue grew, so that it keeps its copy of the stream instead of reading it again for every SET.
 type Workers struct {
-	work  func(ctx context.Context, id streams.ID, wake <-chan struct{})
-	owner Ownership
-	list  func(ctx context.Context) ([]streams.ID, error)
+	work   func(ctx context.Context, id streams.ID, wake *Wake)
+	owner  Ownership
+	list   func(ctx context.Context) ([]streams.ID, error)
+	method schemas.DeliveryMethod
 
 	mu      sync.Mutex
 	ctx     context.Context
-	running map[streams.ID]chan struct{}
+	running map[streams.ID]*Wake
 	wg      sync.WaitGroup
 }
+
+// Wake is how a stream's worker is woken. C holds a value after a Notify or Queued the worker has not taken yet;
+// Changed says whether one of them was a Notify, after which the worker's copy of the stream may be stale.
+type Wake struct {
+	// C receives after every wake-up; one value stands for any number of them.
+	C       chan struct{}
+	changed atomic.Bool
+}
+
+// Changed reports whether the stream may have changed (a Notify) since the last call, and forgets it.
+func (w *Wake) Changed() bool { return w.changed.Load() && w.changed.Swap(false) }
 
 // Ownership tells a replica of a cluster which keys (stream IDs, named jobs) it works on; internal/lease
 // implements it on JetStream. Without one, a process owns everything.
@@ -69,9 +85,9 @@ func (w *Workers) Resync() {
 }
 
 // NewWorkers returns a set of workers that run work for a stream: work must return when ctx is done and should
-// wait on wake between rounds.
-func NewWorkers(work func(ctx context.Context, id streams.ID, wake <-chan struct{})) *Workers {
-	return &Workers{work: work, running: map[streams.ID]chan struct{}{}}
+// wait on wake.C between rounds.
+func NewWorkers(work func(ctx context.Context, id streams.ID, wake *Wake)) *Workers {
+	return &Workers{work: work, running: map[streams.ID]*Wake{}}
 }
 
 // Run lets Notify start workers until ctx is done, then waits for them to end.
@@ -84,11 +100,18 @@ func (w *Workers) Run(ctx context.Context, initial ...streams.ID) {
 	w.wg.Wait()
 }
 
-// Notify wakes the workers of the given streams, starting those that do not run.
-func (w *Workers) Notify(ids ...streams.ID) {
+// Notify wakes the workers of the given streams, starting those that do not run; each reads its stream again.
+func (w *Workers) Notify(ids ...streams.ID) { w.wake(true, "", ids) }
+
+// Queued wakes the workers of the given streams, all delivered by method m, because SETs were queued for them
+// and nothing else changed. Streams of another method are skipped.
+func (w *Workers) Queued(m schemas.DeliveryMethod, ids ...streams.ID) { w.wake(false, m, ids) }
+
+// wake wakes the workers of ids, starting those that do not run, unless m names another method than theirs.
+func (w *Workers) wake(changed bool, m schemas.DeliveryMethod, ids []streams.ID) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.ctx == nil || w.ctx.Err() != nil {
+	if w.ctx == nil || w.ctx.Err() != nil || m != "" && w.method != "" && m != w.method {
 		return
 	}
 	for _, id := range ids {
@@ -104,7 +127,7 @@ func (w *Workers) Notify(ids ...streams.ID) {
 				stop := context.AfterFunc(owned, wcancel)
 				ctx, cancel = wctx, func() { stop(); wcancel(); release() }
 			}
-			wake = make(chan struct{}, 1)
+			wake = &Wake{C: make(chan struct{}, 1)}
 			w.running[id] = wake
 			w.wg.Add(1)
 			go func() {
@@ -116,8 +139,11 @@ func (w *Workers) Notify(ids ...streams.ID) {
 				w.mu.Unlock()
 			}()
 		}
+		if changed {
+			wake.changed.Store(true)
+		}
 		select {
-		case wake <- struct{}{}:
+		case wake.C <- struct{}{}:
 		default:
 		}
 	}
@@ -143,7 +169,7 @@ func (w *Workers) RunFor(ctx context.Context, store streams.Store, m schemas.Del
 		return err
 	}
 	w.mu.Lock()
-	w.list = list
+	w.list, w.method = list, m
 	w.mu.Unlock()
 	w.Run(ctx, ids...)
 	return nil

@@ -2,10 +2,15 @@ package transmitter_test
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ssfd/ssfd/schemas"
+	"github.com/ssfd/ssfd/storage/bolt"
 	"github.com/ssfd/ssfd/streams"
 	"github.com/ssfd/ssfd/transmitter"
 )
@@ -55,7 +60,7 @@ func (g *grants) revoke(key string) {
 func TestWorkersRunOnlyOwnedStreams(t *testing.T) {
 	var mu sync.Mutex
 	running := map[streams.ID]bool{}
-	w := transmitter.NewWorkers(func(ctx context.Context, id streams.ID, _ <-chan struct{}) {
+	w := transmitter.NewWorkers(func(ctx context.Context, id streams.ID, _ *transmitter.Wake) {
 		mu.Lock()
 		running[id] = true
 		mu.Unlock()
@@ -96,4 +101,78 @@ func TestWorkersRunOnlyOwnedStreams(t *testing.T) {
 	is("a", false)
 	cancel()
 	<-done
+}
+
+// TestWorkersQueuedWakesOnlyTheirMethod: an emit's wake-up (Queued) starts no worker for a stream of another
+// delivery method and tells the worker of its own that the stream did not change; Notify says it may have.
+func TestWorkersQueuedWakesOnlyTheirMethod(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "ssfd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seen := make(chan string, 16)
+	w := transmitter.NewWorkers(func(ctx context.Context, id streams.ID, wake *transmitter.Wake) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake.C:
+				seen <- fmt.Sprintf("%s changed=%v", id, wake.Changed())
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.RunFor(ctx, db, schemas.DeliveryPush) }()
+	next := func() string {
+		t.Helper()
+		for {
+			select {
+			case s := <-seen:
+				if !strings.HasPrefix(s, "ready ") {
+					return s
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no worker woke")
+				return ""
+			}
+		}
+	}
+	// Wake-ups before Run are dropped: wake a stream until its worker runs (its later wake-ups are skipped).
+	for ready := false; !ready; {
+		w.Notify("ready")
+		select {
+		case s := <-seen:
+			ready = strings.HasPrefix(s, "ready ")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	w.Queued(schemas.DeliveryNATS, "nats-stream")
+	w.Queued(schemas.DeliveryPush, "push-stream")
+	if s := next(); s != "push-stream changed=false" {
+		t.Fatalf("first wake-up: %q, want the push stream's, unchanged", s)
+	}
+	w.Notify("push-stream")
+	if s := next(); s != "push-stream changed=true" {
+		t.Fatalf("after Notify: %q", s)
+	}
+	w.Queued(schemas.DeliveryPush, "push-stream")
+	if s := next(); s != "push-stream changed=false" {
+		t.Fatalf("after Queued: %q", s)
+	}
+	w.Notify("nats-stream") // a change wakes every method's workers: the stream may have become a push stream
+	if s := next(); s != "nats-stream changed=true" {
+		t.Fatalf("after Notify of the other stream: %q", s)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(seen)
+	for s := range seen {
+		if !strings.HasPrefix(s, "ready ") {
+			t.Fatalf("unexpected wake-up %q", s)
+		}
+	}
 }

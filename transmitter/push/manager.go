@@ -75,23 +75,27 @@ func (m *Manager) SetOwnership(o transmitter.Ownership) { m.workers.SetOwnership
 // stream is not a push stream ends at once.
 func (m *Manager) Notify(ids ...streams.ID) { m.workers.Notify(ids...) }
 
+// Queued wakes the workers of the given streams when they are push streams: SETs were queued for them.
+func (m *Manager) Queued(method schemas.DeliveryMethod, ids ...streams.ID) {
+	m.workers.Queued(method, ids...)
+}
+
 // idleCheck is how often an idle worker looks at its stream even without a wake-up.
 const idleCheck = 30 * time.Second
 
-// streamRefresh bounds how long a busy worker uses its copy of the stream's configuration and status; every
-// change to a stream also wakes its worker, which then reads it again before the next push.
+// streamRefresh bounds how long a worker uses its copy of the stream's configuration and status; every change to
+// a stream also wakes its worker (Notify), which then reads it again before the next push. New SETs (Queued) do
+// not make it read the stream again.
 const streamRefresh = time.Second
 
 // work delivers the SETs of one stream, oldest first, one at a time, until the stream is gone or is no longer a
 // push stream.
-func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{}) {
+func (m *Manager) work(ctx context.Context, id streams.ID, wake *transmitter.Wake) {
 	w := &worker{m: m, id: id, acks: transmitter.NewAcks(m.queue, id, m.log)}
 	defer w.acks.Close()
 	for {
-		select {
-		case <-wake: // a change or a new SET: read the stream again before the next push
+		if wake.Changed() { // the stream's configuration or status may have changed: read it before the next push
 			w.stream = nil
-		default:
 		}
 		wait, retrying, done := w.step(ctx)
 		if done {
@@ -100,7 +104,6 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{})
 		if wait == 0 {
 			continue
 		}
-		w.stream = nil // after a wait, read the stream again
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -110,7 +113,7 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake <-chan struct{})
 			if !m.finishWait(ctx, timer, retrying) {
 				return
 			}
-		case <-wake:
+		case <-wake.C:
 			if !m.finishWait(ctx, timer, retrying) {
 				return
 			}

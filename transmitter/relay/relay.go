@@ -53,15 +53,21 @@ func (r *Relay) Resync() { r.workers.Resync() }
 // SetOwnership makes this replica deliver only the streams o says it owns (clustered ssfd); call it before Run.
 func (r *Relay) SetOwnership(o transmitter.Ownership) { r.workers.SetOwnership(o) }
 
-// Notify wakes the workers of the given streams.
+// Notify wakes the workers of the given streams, which read them again.
 func (r *Relay) Notify(ids ...streams.ID) { r.workers.Notify(ids...) }
+
+// Queued wakes the workers of the given streams when they are NATS streams: SETs were queued for them.
+func (r *Relay) Queued(m schemas.DeliveryMethod, ids ...streams.ID) { r.workers.Queued(m, ids...) }
 
 // work relays one stream: publish up to Batch pending SETs, then acknowledge them in the queue; retry with
 // backoff when the bus does not acknowledge.
-func (r *Relay) work(ctx context.Context, id streams.ID, wake <-chan struct{}) {
-	backoff := 100 * time.Millisecond
+func (r *Relay) work(ctx context.Context, id streams.ID, wake *transmitter.Wake) {
+	w := &worker{id: id, backoff: 100 * time.Millisecond}
 	for {
-		wait, done := r.round(ctx, id, &backoff)
+		if wake.Changed() {
+			w.stream = nil
+		}
+		wait, done := r.round(ctx, w)
 		if done {
 			return
 		}
@@ -73,22 +79,43 @@ func (r *Relay) work(ctx context.Context, id streams.ID, wake <-chan struct{}) {
 		case <-ctx.Done():
 			timer.Stop()
 			return
-		case <-wake:
+		case <-wake.C:
 			timer.Stop()
 		case <-timer.C:
 		}
 	}
 }
 
+// worker is the state of one stream's relay: its copy of the stream and its retry backoff.
+type worker struct {
+	id      streams.ID
+	stream  *streams.Stream
+	fetched time.Time
+	backoff time.Duration
+}
+
+// streamRefresh bounds how long a worker uses its copy of the stream; every change to a stream also wakes its
+// worker (Notify), which then reads it again, while new SETs (Queued) do not.
+const streamRefresh = time.Second
+
 // round relays one batch and says how long to wait before the next, or that the worker is done.
-func (r *Relay) round(ctx context.Context, id streams.ID, backoff *time.Duration) (time.Duration, bool) {
+func (r *Relay) round(ctx context.Context, w *worker) (time.Duration, bool) {
 	const idle = 30 * time.Second
-	s, err := r.store.GetStream(ctx, id)
+	id, backoff := w.id, &w.backoff
+	if w.stream == nil || time.Since(w.fetched) > streamRefresh {
+		s, err := r.store.GetStream(ctx, id)
+		switch {
+		case errors.Is(err, streams.ErrNotFound):
+			return 0, true
+		case err != nil:
+			return *backoff, ctx.Err() != nil
+		}
+		w.stream, w.fetched = s, time.Now()
+	}
+	s := w.stream
 	switch {
-	case errors.Is(err, streams.ErrNotFound), err == nil && s.Config.Delivery.Method != schemas.DeliveryNATS:
+	case s.Config.Delivery.Method != schemas.DeliveryNATS:
 		return 0, true
-	case err != nil:
-		return *backoff, ctx.Err() != nil
 	case s.Status != schemas.StatusEnabled && !s.PausedForInactivity:
 		return idle, false
 	}
