@@ -56,7 +56,8 @@ func (db *DB) submit(req *enqueueRequest) error {
 }
 
 // writer commits pending requests in groups until Close: everything that arrived while the previous commit ran
-// (and, with a commit window, what arrives within it) goes into one transaction.
+// (and, with a commit window, what arrives within it; with a commit delay, what arrives within it when that was
+// more than one request) goes into one transaction.
 func (db *DB) writer() {
 	defer close(db.done)
 	for first := range db.reqs {
@@ -93,8 +94,29 @@ func (db *DB) writer() {
 		if timer != nil {
 			timer.Stop()
 		}
+		if db.delay > 0 && db.window == 0 && len(batch) >= 2 {
+			batch = db.collect(batch, n)
+		}
 		db.commit(batch)
 	}
+}
+
+// collect adds to batch (holding n items) the requests that arrive within the commit delay, up to maxBatchItems.
+func (db *DB) collect(batch []*enqueueRequest, n int) []*enqueueRequest {
+	timer := time.NewTimer(db.delay)
+	defer timer.Stop()
+	for n < maxBatchItems {
+		select {
+		case r, ok := <-db.reqs:
+			if !ok {
+				return batch
+			}
+			batch, n = append(batch, r), n+len(r.items)+1
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit writes a batch in one transaction and answers every caller.

@@ -82,7 +82,8 @@ func openStateView(ctx context.Context, js jetstream.JetStream, opts Options, st
 	}
 	// A cache rebuilt from the log: no fsync, no batching delay, and a map large enough that a snapshot's long
 	// read does not hold up the commits (and the reads behind them) that grow the file.
-	view, err := bolt.Open(viewPath, bolt.WithoutSync(), bolt.WithBatchDelay(0), bolt.WithInitialMmapSize(viewMmapSize))
+	view, err := bolt.Open(viewPath, bolt.WithoutSync(), bolt.WithBatchDelay(0), bolt.WithCommitDelay(0),
+		bolt.WithInitialMmapSize(viewMmapSize))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: open the view: %w", err)
 	}
