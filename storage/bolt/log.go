@@ -119,9 +119,13 @@ func eachQueued(tx *bbolt.Tx, id streams.ID, fn func(idxKey, seq []byte, it stre
 	return nil
 }
 
-// remove deletes the queued SETs of a stream with the given jtis and returns the SETs of those that were there.
-func remove(tx *bbolt.Tx, id streams.ID, jtis []string) (map[string]string, error) {
-	found := map[string]string{}
+// remove deletes the queued SETs of a stream with the given jtis. With sets, it returns the SETs of those that
+// were there (dead letters keep them); without, it decodes nothing and returns nil (acknowledgements, purges).
+func remove(tx *bbolt.Tx, id streams.ID, jtis []string, sets bool) (map[string]string, error) {
+	var found map[string]string
+	if sets {
+		found = map[string]string{}
+	}
 	log, idx, index := tx.Bucket(bucketLog), tx.Bucket(bucketIndex), tx.Bucket(bucketJTI)
 	for _, jti := range jtis {
 		key := jtiKey(id, jti)
@@ -130,9 +134,12 @@ func remove(tx *bbolt.Tx, id streams.ID, jtis []string) (map[string]string, erro
 			continue
 		}
 		seq = append([]byte(nil), seq...)
-		it, err := decodeItem(log.Get(seq))
-		if err != nil {
-			return nil, err
+		if sets {
+			it, err := decodeItem(log.Get(seq))
+			if err != nil {
+				return nil, err
+			}
+			found[jti] = it.SET
 		}
 		for _, del := range []struct {
 			b *bbolt.Bucket
@@ -142,7 +149,6 @@ func remove(tx *bbolt.Tx, id streams.ID, jtis []string) (map[string]string, erro
 				return nil, err
 			}
 		}
-		found[jti] = it.SET
 	}
 	return found, nil
 }
@@ -156,7 +162,7 @@ func purge(tx *bbolt.Tx, id streams.ID, subjects bool) error {
 	}); err != nil {
 		return err
 	}
-	if _, err := remove(tx, id, jtis); err != nil {
+	if _, err := remove(tx, id, jtis, false); err != nil {
 		return err
 	}
 	if err := eachRejected(tx, id, nil, func(k []byte, _ streams.DeliveryError) error {

@@ -172,7 +172,7 @@ func (db *DB) Ack(ctx context.Context, id streams.ID, jtis []string) error {
 		return err
 	}
 	return db.submit(&enqueueRequest{done: make(chan struct{}), run: func(tx *bbolt.Tx) error {
-		_, err := remove(tx, id, jtis)
+		_, err := remove(tx, id, jtis, false)
 		return err
 	}})
 }
@@ -187,7 +187,7 @@ func (db *DB) Reject(ctx context.Context, id streams.ID, errs []streams.Delivery
 		for i, e := range errs {
 			jtis[i] = e.JTI
 		}
-		sets, err := remove(tx, id, jtis)
+		sets, err := remove(tx, id, jtis, true)
 		if err != nil {
 			return err
 		}
