@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -114,7 +115,7 @@ func deliveryBenchOn(b *testing.B, hs []*harness, nStreams int, create func(i in
 		producers = 128 // one SET per emit: enough concurrent producers to fill group commits
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start, cpuStart := time.Now(), processCPU()
 	for range producers {
 		wg.Add(1)
 		go func() {
@@ -147,7 +148,7 @@ func deliveryBenchOn(b *testing.B, hs []*harness, nStreams int, create func(i in
 		}
 		time.Sleep(time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpuStart
 	b.StopTimer()
 	// The raw rate is measured before and after the run and averaged: the load of a shared machine drifts.
 	raw := (rawBefore + rawSignRate(b, alg)) / 2
@@ -166,6 +167,10 @@ func deliveryBenchOn(b *testing.B, hs []*harness, nStreams int, create func(i in
 	b.ReportMetric(rate, "SETs/s")
 	b.ReportMetric(raw, "raw-sign/s")
 	b.ReportMetric(rate/raw, "ratio")
+	if cpu > 0 { // the whole process, sink included: µs of CPU per SET, and how busy the cores were
+		b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/SET")
+		b.ReportMetric(cpu.Seconds()/elapsed.Seconds()/float64(runtime.GOMAXPROCS(0)), "cpu-busy")
+	}
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	return rate, raw

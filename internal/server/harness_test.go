@@ -21,6 +21,12 @@ import (
 
 // harness is a real ssfd server on loopback ports with a bbolt file and an embedded NATS server in a temporary
 // directory, and a client that speaks SSF to it over HTTP.
+// TestMain runs the package's tests and benchmarks with the collector target ssfd serve runs with.
+func TestMain(m *testing.M) {
+	server.TuneGC()
+	os.Exit(m.Run())
+}
+
 type harness struct {
 	t      testing.TB
 	srv    *server.Server
