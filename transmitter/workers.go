@@ -104,18 +104,23 @@ func (w *Workers) Run(ctx context.Context, initial ...streams.ID) {
 func (w *Workers) Notify(ids ...streams.ID) { w.wake(true, "", ids) }
 
 // Queued wakes the workers of the given streams, all delivered by method m, because SETs were queued for them
-// and nothing else changed. Streams of another method are skipped.
+// and nothing else changed. For streams of another method it starts no worker, but still wakes one that runs:
+// the emit may have routed with the method a stream had just before it changed to this one.
 func (w *Workers) Queued(m schemas.DeliveryMethod, ids ...streams.ID) { w.wake(false, m, ids) }
 
-// wake wakes the workers of ids, starting those that do not run, unless m names another method than theirs.
+// wake wakes the workers of ids, starting those that do not run unless m names another method than theirs.
 func (w *Workers) wake(changed bool, m schemas.DeliveryMethod, ids []streams.ID) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.ctx == nil || w.ctx.Err() != nil || m != "" && w.method != "" && m != w.method {
+	if w.ctx == nil || w.ctx.Err() != nil {
 		return
 	}
+	start := m == "" || w.method == "" || m == w.method
 	for _, id := range ids {
 		wake, ok := w.running[id]
+		if !ok && !start {
+			continue
+		}
 		if !ok {
 			ctx, cancel := w.ctx, context.CancelFunc(func() {})
 			if w.owner != nil {

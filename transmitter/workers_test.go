@@ -103,9 +103,10 @@ func TestWorkersRunOnlyOwnedStreams(t *testing.T) {
 	<-done
 }
 
-// TestWorkersQueuedWakesOnlyTheirMethod: an emit's wake-up (Queued) starts no worker for a stream of another
-// delivery method and tells the worker of its own that the stream did not change; Notify says it may have.
-func TestWorkersQueuedWakesOnlyTheirMethod(t *testing.T) {
+// TestWorkersTellQueuedFromChanged: through RunFor, an emit's wake-up (Queued) tells a worker that its stream did
+// not change and Notify says it may have, also for a worker that runs for a stream of the emit's old method.
+// TestQueuedStartsNoWorkerOfAnotherMethod checks the method filter itself.
+func TestWorkersTellQueuedFromChanged(t *testing.T) {
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "ssfd.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +165,11 @@ func TestWorkersQueuedWakesOnlyTheirMethod(t *testing.T) {
 	w.Notify("nats-stream") // a change wakes every method's workers: the stream may have become a push stream
 	if s := next(); s != "nats-stream changed=true" {
 		t.Fatalf("after Notify of the other stream: %q", s)
+	}
+	// An emit that routed with the stream's old method still wakes the worker that now runs for it.
+	w.Queued(schemas.DeliveryNATS, "nats-stream")
+	if s := next(); s != "nats-stream changed=false" {
+		t.Fatalf("after Queued with the old method: %q", s)
 	}
 	cancel()
 	if err := <-done; err != nil {
