@@ -81,6 +81,9 @@ func (t *Transmitter) CheckInactivity(ctx context.Context) (int, error) {
 		}); err != nil {
 			return paused, err
 		}
+		if t.notifier != nil {
+			t.notifier.Notify(s.ID()) // delivery workers read the paused status before their next SET
+		}
 		paused++
 	}
 	if paused > 0 {

@@ -133,6 +133,9 @@ func (t *Transmitter) DeleteStream(ctx context.Context, p Principal, id streams.
 		return protocolError(err)
 	}
 	t.routes.invalidate()
+	if t.notifier != nil {
+		defer t.notifier.Notify(id) // delivery workers find the stream gone and stop
+	}
 	if err := t.queue.Purge(ctx, id); err != nil && !errors.Is(err, streams.ErrNotFound) {
 		return fmt.Errorf("transmitter: purge queue of %s: %w", id, err)
 	}
