@@ -60,10 +60,11 @@ type Option func(*DB)
 // larger batches. The default is no wait: batches form from calls that arrive while the previous commit runs.
 func WithCommitWindow(d time.Duration) Option { return func(db *DB) { db.window = d } }
 
-// WithCommitDelay makes a group commit that starts with two or more writes waiting (concurrent producers or
-// acknowledgements) wait up to d for more before it commits (default 1 ms; 0 turns it off). Under load one commit,
-// with its two fdatasyncs and its page writes, then carries several times more SETs; a lone write never waits.
-// It is PostgreSQL's commit_delay with commit_siblings = 2.
+// WithCommitDelay makes a group commit that starts with two or more writes waiting, but fewer than commits
+// recently carried, wait up to d for more (default 1 ms; 0 turns it off); it stops as soon as it holds as many as
+// usual or none came for a quarter of d. Under load one commit, with its two fdatasyncs and its page writes, then
+// carries several times more SETs, while a lone write, or writers that are all in the batch already, never wait.
+// It is PostgreSQL's commit_delay, with commit_siblings = 2 and a stop once the usual company is in.
 func WithCommitDelay(d time.Duration) Option { return func(db *DB) { db.delay = d } }
 
 // WithTimeout sets how long Open waits for the file lock (default 1 s).

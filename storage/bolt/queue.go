@@ -56,10 +56,11 @@ func (db *DB) submit(req *enqueueRequest) error {
 }
 
 // writer commits pending requests in groups until Close: everything that arrived while the previous commit ran
-// (and, with a commit window, what arrives within it; with a commit delay, what arrives within it when that was
-// more than one request) goes into one transaction.
+// (and, with a commit window, what arrives within it; with a commit delay, what arrives while fewer writers than
+// usual are in the batch) goes into one transaction.
 func (db *DB) writer() {
 	defer close(db.done)
+	var waits delayState
 	for first := range db.reqs {
 		batch, n := []*enqueueRequest{first}, len(first.items)+1
 		var window <-chan time.Time // nil: drain only what is already waiting
@@ -95,23 +96,47 @@ func (db *DB) writer() {
 			timer.Stop()
 		}
 		if db.delay > 0 && db.window == 0 && len(batch) >= 2 {
-			batch = db.collect(batch, n)
+			batch = db.delayed(batch, n, &waits)
 		}
 		db.commit(batch)
 	}
 }
 
-// collect adds to batch (holding n items) the requests that arrive within the commit delay, up to maxBatchItems.
-func (db *DB) collect(batch []*enqueueRequest, n int) []*enqueueRequest {
-	timer := time.NewTimer(db.delay)
+// delayState is what the writer remembers of recent commits for the commit delay: peak is a slowly decaying
+// maximum of how many requests a commit carried, i.e. how many writers usually write at once.
+type delayState struct {
+	peak float64
+}
+
+// delayed applies the commit delay to batch (holding n items): it waits for more requests while fewer than
+// usual are in it. When every writer is already in (callers that only ever write), it does not wait at all.
+func (db *DB) delayed(batch []*enqueueRequest, n int, st *delayState) []*enqueueRequest {
+	if float64(len(batch)) < st.peak {
+		batch = db.collect(batch, n, int(st.peak+0.5))
+	}
+	st.peak = max(float64(len(batch)), st.peak*15/16)
+	return batch
+}
+
+// collect adds to batch (holding n items) the requests that arrive until it holds want of them, the commit delay
+// has passed, or none came for a quarter of it. Up to maxBatchItems.
+func (db *DB) collect(batch []*enqueueRequest, n, want int) []*enqueueRequest {
+	deadline := time.Now().Add(db.delay)
+	gap := db.delay / 4
+	timer := time.NewTimer(gap)
 	defer timer.Stop()
-	for n < maxBatchItems {
+	for n < maxBatchItems && len(batch) < want {
 		select {
 		case r, ok := <-db.reqs:
 			if !ok {
 				return batch
 			}
 			batch, n = append(batch, r), n+len(r.items)+1
+			wait := min(gap, time.Until(deadline))
+			if wait <= 0 {
+				return batch
+			}
+			timer.Reset(wait)
 		case <-timer.C:
 			return batch
 		}
