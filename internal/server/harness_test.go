@@ -19,14 +19,14 @@ import (
 	"github.com/ssfd/ssfd/schemas"
 )
 
-// harness is a real ssfd server on loopback ports with a bbolt file and an embedded NATS server in a temporary
-// directory, and a client that speaks SSF to it over HTTP.
 // TestMain runs the package's tests and benchmarks with the collector target ssfd serve runs with.
 func TestMain(m *testing.M) {
 	server.TuneGC()
 	os.Exit(m.Run())
 }
 
+// harness is a real ssfd server on loopback ports with a bbolt file and an embedded NATS server in a temporary
+// directory, and a client that speaks SSF to it over HTTP.
 type harness struct {
 	t      testing.TB
 	srv    *server.Server

@@ -3,6 +3,7 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -86,8 +87,14 @@ func WithInitialMmapSize(n int) Option { return func(db *DB) { db.mmapSize = n }
 
 // DefaultMmapSize is how much of the file is mapped from the start: address space, not memory (pages are read
 // in as they are touched). Without it a growing file is remapped at every doubling, and each remap stalls every
-// reader: a queue filling up made 100 push workers wait about 4 ms each for their stream reads.
-const DefaultMmapSize = 1 << 30
+// reader: a queue filling up made 100 push workers wait about 4 ms each for their stream reads. On Windows, where
+// bbolt grows the file itself to the size it maps, it is 0 (bbolt's default).
+var DefaultMmapSize = func() int {
+	if runtime.GOOS == "windows" {
+		return 0
+	}
+	return 1 << 30
+}()
 
 // Open opens (or creates, with mode 0600) the database file at path.
 func Open(path string, opts ...Option) (*DB, error) {
