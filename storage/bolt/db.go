@@ -79,17 +79,17 @@ func WithoutSync() Option { return func(db *DB) { db.noSync = true } }
 // command at a time wants none.
 func WithBatchDelay(d time.Duration) Option { return func(db *DB) { db.batchDelay = d } }
 
-// WithInitialMmapSize maps n bytes of the file from the start (default DefaultMmapSize). While a read
+// WithInitialMmapSize maps n bytes of the file from the start (default defaultMmapSize). While a read
 // transaction is open bbolt cannot remap the file to grow it, so a long read (a copy of the whole database) would
 // hold up every commit that grows the file, and every read queued behind that commit; a map larger than the file
 // avoids the remap.
 func WithInitialMmapSize(n int) Option { return func(db *DB) { db.mmapSize = n } }
 
-// DefaultMmapSize is how much of the file is mapped from the start: address space, not memory (pages are read
+// defaultMmapSize is how much of the file is mapped from the start: address space, not memory (pages are read
 // in as they are touched). Without it a growing file is remapped at every doubling, and each remap stalls every
 // reader: a queue filling up made 100 push workers wait about 4 ms each for their stream reads. On Windows, where
 // bbolt grows the file itself to the size it maps, it is 0 (bbolt's default).
-var DefaultMmapSize = func() int {
+var defaultMmapSize = func() int {
 	if runtime.GOOS == "windows" {
 		return 0
 	}
@@ -98,7 +98,7 @@ var DefaultMmapSize = func() int {
 
 // Open opens (or creates, with mode 0600) the database file at path.
 func Open(path string, opts ...Option) (*DB, error) {
-	db := &DB{timeout: time.Second, batchDelay: batchDelay, delay: commitDelay, mmapSize: DefaultMmapSize, reqs: make(chan *enqueueRequest, 1024), done: make(chan struct{})}
+	db := &DB{timeout: time.Second, batchDelay: batchDelay, delay: commitDelay, mmapSize: defaultMmapSize, reqs: make(chan *enqueueRequest, 1024), done: make(chan struct{})}
 	for _, opt := range opts {
 		opt(db)
 	}
