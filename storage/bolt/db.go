@@ -79,7 +79,7 @@ func WithoutSync() Option { return func(db *DB) { db.noSync = true } }
 // command at a time wants none.
 func WithBatchDelay(d time.Duration) Option { return func(db *DB) { db.batchDelay = d } }
 
-// WithInitialMmapSize maps n bytes of the file from the start (default defaultMmapSize). While a read
+// WithInitialMmapSize maps n bytes of the file from the start (default 1 GiB; on Windows bbolt's own). While a read
 // transaction is open bbolt cannot remap the file to grow it, so a long read (a copy of the whole database) would
 // hold up every commit that grows the file, and every read queued behind that commit; a map larger than the file
 // avoids the remap.
