@@ -10,8 +10,9 @@ const (
 	SubjectEventsPrefix = "ssf.events."
 	// SubjectRevocationPrefix + <tenant>: revocation operations for resource servers.
 	SubjectRevocationPrefix = "ssf.revocation."
-	// SubjectWakePrefix + <stream_id>: SETs were queued for the stream on one replica; the others wake their
-	// long polls and the stream's push or NATS worker. The payload names the replica that sent it.
+	// SubjectWakePrefix + <stream_id>: SETs were queued for the stream on one replica, or it changed; the others
+	// wake their long polls and the stream's push or NATS worker. The payload names the replica that sent it; a
+	// HeaderQueued header says SETs were queued and nothing else changed.
 	SubjectWakePrefix = "ssf.wake."
 	// SubjectInboxWake: a replica accepted a SET into the shared receiver inbox; the replica draining it wakes.
 	SubjectInboxWake = "ssf.receiver.wake"
@@ -25,6 +26,10 @@ const (
 
 // WakeSubject is the wake-up subject of a stream.
 func WakeSubject(streamID string) string { return SubjectWakePrefix + streamID }
+
+// HeaderQueued on a wake-up carries the delivery method of a stream that only got new SETs: the receiving replica
+// wakes that method's worker without making it read the stream again. A wake-up without it is a change.
+const HeaderQueued = "Ssfd-Queued"
 
 // StreamSETs is the JetStream stream that holds the SETs of NATS-delivered streams.
 const StreamSETs = "SSF_SETS"

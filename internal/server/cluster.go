@@ -17,9 +17,11 @@ import (
 	"github.com/ssfd/ssfd/internal/keys"
 	"github.com/ssfd/ssfd/internal/lease"
 	"github.com/ssfd/ssfd/internal/natsbus"
+	"github.com/ssfd/ssfd/schemas"
 	"github.com/ssfd/ssfd/storage/bolt"
 	sjs "github.com/ssfd/ssfd/storage/jetstream"
 	"github.com/ssfd/ssfd/streams"
+	"github.com/ssfd/ssfd/transmitter"
 )
 
 // Work that one replica of a cluster does at a time, named for the leases that decide which: the issuer's
@@ -155,29 +157,47 @@ func (s *Server) singleton(ctx context.Context, key string, job func(ctx context
 	}
 }
 
-// clusterNotifier tells the other replicas that SETs were queued for streams, on ssf.wake.<stream_id>, so that
-// their long polls answer and the replica owning the stream's push or NATS delivery sends them at once.
+// clusterNotifier tells the other replicas that SETs were queued for streams, or that streams changed, on
+// ssf.wake.<stream_id>, so that their long polls answer and the replica owning the stream's push or NATS delivery
+// acts at once. It implements transmitter.QueueNotifier.
 type clusterNotifier struct {
 	nc   *nats.Conn
 	self string
 }
 
-// Notify publishes one wake-up per stream; a wake-up lost in transit only delays delivery until the next
+// Notify publishes one wake-up per changed stream; a wake-up lost in transit only delays delivery until the next
 // one or the workers' idle check, so it is fire and forget.
-func (n clusterNotifier) Notify(ids ...streams.ID) {
+func (n clusterNotifier) Notify(ids ...streams.ID) { n.publish("", ids) }
+
+// Queued publishes one wake-up per stream that got SETs, with their delivery method in the HeaderQueued header.
+func (n clusterNotifier) Queued(m schemas.DeliveryMethod, ids ...streams.ID) { n.publish(m, ids) }
+
+func (n clusterNotifier) publish(m schemas.DeliveryMethod, ids []streams.ID) {
 	for _, id := range ids {
-		_ = n.nc.Publish(natsbus.WakeSubject(string(id)), []byte(n.self))
+		msg := &nats.Msg{Subject: natsbus.WakeSubject(string(id)), Data: []byte(n.self)}
+		if m != "" {
+			msg.Header = nats.Header{natsbus.HeaderQueued: []string{string(m)}}
+		}
+		_ = n.nc.PublishMsg(msg)
 	}
 }
 
-// followWakes passes every wake-up from another replica to the local notifiers.
-func (s *Server) followWakes(local func(ids ...streams.ID)) error {
+// followWakes passes every wake-up from another replica to the local notifiers: Queued for new SETs of a known
+// delivery method, Notify for anything else (a change, or a replica that does not say).
+func (s *Server) followWakes(local transmitter.QueueNotifier) error {
 	_, err := s.nc.Subscribe(natsbus.SubjectWakePrefix+">", func(m *nats.Msg) {
 		if string(m.Data) == s.wakeFrom {
 			return
 		}
-		if id, err := streams.ParseID(strings.TrimPrefix(m.Subject, natsbus.SubjectWakePrefix)); err == nil {
-			local(id)
+		id, err := streams.ParseID(strings.TrimPrefix(m.Subject, natsbus.SubjectWakePrefix))
+		if err != nil {
+			return
+		}
+		switch method := schemas.DeliveryMethod(m.Header.Get(natsbus.HeaderQueued)); method {
+		case schemas.DeliveryPush, schemas.DeliveryPoll, schemas.DeliveryNATS:
+			local.Queued(method, id)
+		default:
+			local.Notify(id)
 		}
 	})
 	if err != nil {

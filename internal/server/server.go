@@ -158,7 +158,7 @@ func New(cfg config.Config, log *slog.Logger) (s *Server, err error) {
 	if s.clustered() {
 		s.push.SetOwnership(s.leases)
 		s.relay.SetOwnership(s.leases)
-		if err := s.followWakes(local.Notify); err != nil {
+		if err := s.followWakes(local); err != nil {
 			return nil, err
 		}
 		notify = transmitter.Notifiers{local, clusterNotifier{nc: s.nc, self: s.wakeFrom}}
