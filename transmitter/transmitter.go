@@ -53,9 +53,9 @@ type Notifier interface {
 }
 
 // QueueNotifier is a Notifier that tells new SETs from changes. Queued says that SETs were queued for streams
-// all delivered by method m and that nothing else about them changed, so that a delivery worker of another
-// method does not wake and one of m keeps its copy of the stream. The transmitter calls Queued after an emit and
-// Notify after a change of a stream's configuration or status.
+// all delivered by method m and that nothing else about them changed, so that no delivery worker of another
+// method starts and the one of m keeps its copy of the stream. The transmitter calls Queued after an emit and
+// Notify after a change of a stream's configuration, status or existence.
 type QueueNotifier interface {
 	Notifier
 	Queued(m schemas.DeliveryMethod, ids ...streams.ID)
