@@ -52,6 +52,9 @@ func (t *Transmitter) Touch(ctx context.Context, id streams.ID) {
 			Reason: "receiver activity resumed"}); err != nil {
 			t.log.Error("send stream-updated", "stream_id", id, "err", err)
 		}
+		if t.notifier != nil {
+			t.notifier.Notify(id) // held SETs go out, even if the stream-updated event could not be queued
+		}
 	}
 }
 

@@ -1,6 +1,10 @@
 package server
 
-import "github.com/ssfd/ssfd/streams"
+import (
+	"context"
+
+	"github.com/ssfd/ssfd/streams"
+)
 
 // HeartbeatStaleAt exposes the heartbeat staleness rule to the tests.
 var HeartbeatStaleAt = heartbeatStaleAt
@@ -35,4 +39,9 @@ func (s *Server) LeasesHeld() int {
 		return 0
 	}
 	return s.leases.Held()
+}
+
+// StoredStream reads a stream straight from the store: unlike a status request, it is not receiver activity.
+func (s *Server) StoredStream(streamID string) (*streams.Stream, error) {
+	return s.store.GetStream(context.Background(), streams.ID(streamID))
 }

@@ -341,6 +341,11 @@ func TestST31_PushStreamGetsStreamUpdatedBeforeAnInactivityPause(t *testing.T) {
 	if got := eventsOf(); !strings.HasPrefix(got[0], "stream-updated:") || !strings.Contains(got[0], `"paused"`) {
 		t.Fatalf("first push %v, want stream-updated paused", got)
 	}
+	// The announcement is queued just before the pause is stored; a SET queued in between is still deliverable.
+	waitFor(t, "the pause is stored", func() bool {
+		s, err := h.srv.StoredStream(cfg.StreamID)
+		return err == nil && s.Status == schemas.StatusPaused
+	})
 	emitTxns(t, h, 1, "held") // paused: held, not pushed
 	// A worker still using its copy of the stream from before the pause would push the held event now.
 	time.Sleep(300 * time.Millisecond)
