@@ -63,9 +63,10 @@ func WithCommitWindow(d time.Duration) Option { return func(db *DB) { db.window 
 
 // WithCommitDelay makes a group commit that starts with two or more writes waiting, but fewer than commits
 // recently carried, wait up to d for more (default 1 ms; 0 turns it off); it stops as soon as it holds as many as
-// usual or none came for a quarter of d. Under load one commit, with its two fdatasyncs and its page writes, then
-// carries several times more SETs, while a lone write, or writers that are all in the batch already, never wait.
-// It is PostgreSQL's commit_delay, with commit_siblings = 2 and a stop once the usual company is in.
+// usual, or none came for a quarter of d. Under load one commit, with its two fdatasyncs and its page writes, then
+// carries several times more SETs, while a lone write never waits, and writers that are all in the batch already
+// do not wait either, except for about a second after a burst of many more (the usual number halves every
+// 200 ms). It is PostgreSQL's commit_delay, with commit_siblings = 2 and a stop once the usual company is in.
 func WithCommitDelay(d time.Duration) Option { return func(db *DB) { db.delay = d } }
 
 // WithTimeout sets how long Open waits for the file lock (default 1 s).

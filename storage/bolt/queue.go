@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -98,30 +99,46 @@ func (db *DB) writer() {
 		if db.delay > 0 && db.window == 0 && len(batch) >= 2 {
 			batch = db.delayed(batch, n, &waits)
 		}
+		waits.observe(len(batch), time.Now())
 		db.commit(batch)
 	}
 }
 
-// delayState is what the writer remembers of recent commits for the commit delay: peak is a slowly decaying
-// maximum of how many requests a commit carried (it halves in about 180 commits), i.e. how many writers write at
-// once when they wait for each other. Decaying faster (1/16 per commit) settled on small batches under steady
-// load and lost a tenth of the one-stream emit rate.
+// delayState is what the writer remembers of recent commits for the commit delay: peak is the largest number of
+// requests a recent commit carried, halving every peakHalfLife, i.e. how many writers write at once when they
+// wait for each other. It decays with time, not per commit, so that after a burst a lightly loaded server soon
+// stops waiting; decaying by 1/16 per commit settled on small batches under steady load and lost a tenth of the
+// one-stream emit rate.
 type delayState struct {
 	peak float64
+	at   time.Time
+}
+
+// peakHalfLife is how fast delayState forgets a large batch.
+const peakHalfLife = 200 * time.Millisecond
+
+// usual returns the peak as of now.
+func (st *delayState) usual(now time.Time) float64 {
+	return st.peak * math.Exp2(-float64(now.Sub(st.at))/float64(peakHalfLife))
+}
+
+// observe records a commit of n requests.
+func (st *delayState) observe(n int, now time.Time) {
+	st.peak, st.at = max(st.usual(now), float64(n)), now
 }
 
 // delayed applies the commit delay to batch (holding n items): it waits for more requests while fewer than
 // usual are in it. When every writer is already in (callers that only ever write), it does not wait at all.
 func (db *DB) delayed(batch []*enqueueRequest, n int, st *delayState) []*enqueueRequest {
-	if float64(len(batch)) < st.peak {
-		batch = db.collect(batch, n, int(st.peak+0.5))
+	if want := int(st.usual(time.Now()) + 0.5); len(batch) < want {
+		batch = db.collect(batch, n, want)
 	}
-	st.peak = max(float64(len(batch)), st.peak*255/256)
 	return batch
 }
 
 // collect adds to batch (holding n items) the requests that arrive until it holds want of them, the commit delay
-// has passed, or none came for a quarter of it. Up to maxBatchItems.
+// has passed, or none came for a quarter of it (on an otherwise idle Linux process Go's timers round a sleep of
+// less than a millisecond up to one). Up to maxBatchItems.
 func (db *DB) collect(batch []*enqueueRequest, n, want int) []*enqueueRequest {
 	deadline := time.Now().Add(db.delay)
 	gap := db.delay / 4
