@@ -45,11 +45,9 @@ func (is *Issuer) Revoke(ctx context.Context, op Op) (Op, error) {
 	if err != nil {
 		return Op{}, err
 	}
-	if done.DecidedAt.IsZero() {
-		// The decision counts once it is committed (spec/agent-auth.md §5): revocation latency is measured from
-		// here. The stored op keeps no DecidedAt; the outbox publishes it again without one.
-		done.DecidedAt = time.Now()
-	}
+	// The decision counts once it is committed (spec/agent-auth.md §5): revocation latency is measured from here.
+	// The stored op keeps no DecidedAt; the outbox publishes it again without one.
+	done.DecidedAt = time.Now()
 	if is.pub != nil {
 		// The fast path to resource servers; should it fail, the outbox publishes the op again.
 		if err := is.pub.PublishOp(ctx, done); err != nil {

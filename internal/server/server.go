@@ -447,8 +447,8 @@ func (s *Server) RotateKeys() error { return s.keys.rotate() }
 // NATSURL returns the URL of the NATS server in use.
 func (s *Server) NATSURL() string { return s.nc.ConnectedUrl() }
 
-// natsURLForDisplay is the NATS URL with any password replaced, for printing and logs.
-func (s *Server) natsURLForDisplay() string { return s.nc.ConnectedUrlRedacted() }
+// natsURLForDisplay is the NATS URL with any password or token replaced, for printing and logs.
+func (s *Server) natsURLForDisplay() string { return natsbus.Redact(s.nc.ConnectedUrl()) }
 
 // Transmitter returns the transmitter, for in-process producers.
 func (s *Server) Transmitter() *transmitter.Transmitter { return s.tx }

@@ -273,7 +273,10 @@ func TestGuardRefusesEveryRequestStartedAfterTheRevocation(t *testing.T) {
 			}
 		})
 	}
-	for accepted.Load() < workers && !t.Failed() { // requests are flowing before the op
+	for deadline := time.Now().Add(30 * time.Second); accepted.Load() < workers && !t.Failed(); { // requests flow before the op
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d workers had a request accepted", accepted.Load(), workers)
+		}
 		time.Sleep(time.Millisecond)
 	}
 	applyOp(t, f.index, revocation.Op{Kind: revocation.OpRevokeJTI, JTI: jti})

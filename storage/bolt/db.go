@@ -41,7 +41,6 @@ type DB struct {
 	timeout    time.Duration
 	noSync     bool
 	batchDelay time.Duration
-	mmapSize   int
 
 	mu     sync.RWMutex // guards closed against senders on reqs
 	closed bool
@@ -80,20 +79,16 @@ func WithoutSync() Option { return func(db *DB) { db.noSync = true } }
 // command at a time wants none.
 func WithBatchDelay(d time.Duration) Option { return func(db *DB) { db.batchDelay = d } }
 
-// WithInitialMmapSize maps n bytes of the file from the start (default 1 GiB; ignored on Windows, where bbolt
-// would grow the file itself to the size it maps). While a read transaction is open bbolt cannot remap the file
-// to grow it, so a long read (a copy of the whole database) would hold up every commit that grows the file, and
-// every read queued behind that commit; a map larger than the file avoids the remap.
-func WithInitialMmapSize(n int) Option { return func(db *DB) { db.mmapSize = n } }
-
 // defaultMmapSize is how much of the file is mapped from the start: address space, not memory (pages are read
 // in as they are touched). Without it a growing file is remapped at every doubling, and each remap stalls every
-// reader: a queue filling up made 100 push workers wait about 4 ms each for their stream reads.
+// reader until it is done, and cannot start while a read transaction is open: a queue filling up made 100 push
+// workers wait about 4 ms each for their stream reads, and a long read (a copy of the whole database) would hold
+// up every commit that grows the file and the reads queued behind it.
 const defaultMmapSize = 1 << 30
 
 // Open opens (or creates, with mode 0600) the database file at path.
 func Open(path string, opts ...Option) (*DB, error) {
-	db := &DB{timeout: time.Second, batchDelay: batchDelay, delay: commitDelay, mmapSize: defaultMmapSize, reqs: make(chan *enqueueRequest, 1024), done: make(chan struct{})}
+	db := &DB{timeout: time.Second, batchDelay: batchDelay, delay: commitDelay, reqs: make(chan *enqueueRequest, 1024), done: make(chan struct{})}
 	for _, opt := range opts {
 		opt(db)
 	}
@@ -102,7 +97,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 		// The freelist is rebuilt on open instead of written on every commit: commits are the hot path.
 		NoFreelistSync:  true,
 		NoSync:          db.noSync,
-		InitialMmapSize: mmapSize(db.mmapSize),
+		InitialMmapSize: initialMmapSize(),
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
@@ -189,10 +184,10 @@ func IsRefusedKey(err error) bool {
 		errors.Is(err, bolterrors.ErrKeyRequired)
 }
 
-// mmapSize is the initial map size to ask bbolt for: none on Windows, where bbolt grows the file to it.
-func mmapSize(n int) int {
+// initialMmapSize is the map size to ask bbolt for: none on Windows, where bbolt grows the file to it.
+func initialMmapSize() int {
 	if runtime.GOOS == "windows" {
 		return 0
 	}
-	return n
+	return defaultMmapSize
 }

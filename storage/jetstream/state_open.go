@@ -60,9 +60,6 @@ func OpenState(ctx context.Context, nc *nats.Conn, opts Options, viewPath string
 	}
 }
 
-// viewMmapSize is how much of the view's file is mapped from the start: address space, not memory.
-const viewMmapSize = 1 << 30
-
 // openStateView builds the view at viewPath from the latest snapshot of stream, or from its first command, and
 // follows the log from there until it caught up.
 func openStateView(ctx context.Context, js jetstream.JetStream, opts Options, stream jetstream.Stream, viewPath string) (*State, error) {
@@ -80,10 +77,9 @@ func openStateView(ctx context.Context, js jetstream.JetStream, opts Options, st
 		return nil, fmt.Errorf("jetstream: stream %s starts at %d, not 1, and no snapshot of it covers the purged head: "+
 			"the state cannot be rebuilt", info.Config.Name, st.FirstSeq)
 	}
-	// A cache rebuilt from the log: no fsync, no batching delay, and a map large enough that a snapshot's long
-	// read does not hold up the commits (and the reads behind them) that grow the file.
-	view, err := bolt.Open(viewPath, bolt.WithoutSync(), bolt.WithBatchDelay(0), bolt.WithCommitDelay(0),
-		bolt.WithInitialMmapSize(viewMmapSize))
+	// A cache rebuilt from the log: no fsync and no batching delay. bolt's 1 GiB initial map keeps a snapshot's
+	// long read from holding up the commits (and the reads behind them) that grow the file.
+	view, err := bolt.Open(viewPath, bolt.WithoutSync(), bolt.WithBatchDelay(0), bolt.WithCommitDelay(0))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: open the view: %w", err)
 	}
