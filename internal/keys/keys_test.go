@@ -444,3 +444,26 @@ func TestRingReplaceTakesAnotherReplicasRotation(t *testing.T) {
 		t.Fatal("an RS256 ring replaced an ES256 ring")
 	}
 }
+
+// TestSameHTU: a DPoP proof's htu matches the request URL after RFC 9449 §4.3's normalisation, at the token
+// endpoint and at resource servers alike.
+func TestSameHTU(t *testing.T) {
+	for _, c := range []struct {
+		htu, request string
+		same         bool
+	}{
+		{"https://as.example/oauth/token", "https://as.example/oauth/token", true},
+		{"https://as.example:443/oauth/token", "https://as.example/oauth/token", true},
+		{"HTTPS://AS.example/oauth/token", "https://as.example/oauth/token?x=1#f", true},
+		{"http://rs.example:80", "http://rs.example/", true},
+		{"https://as.example:8443/oauth/token", "https://as.example/oauth/token", false},
+		{"https://as.example/oauth/Token", "https://as.example/oauth/token", false},
+		{"http://as.example/oauth/token", "https://as.example/oauth/token", false},
+		{"/oauth/token", "https://as.example/oauth/token", false},
+		{"https://as.example/oauth/token", "https://other.example/oauth/token", false},
+	} {
+		if got := keys.SameHTU(c.htu, c.request); got != c.same {
+			t.Errorf("SameHTU(%q, %q) = %v, want %v", c.htu, c.request, got, c.same)
+		}
+	}
+}

@@ -6,9 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/ssfd/ssfd/internal/keys"
@@ -46,7 +43,7 @@ func (g *Guard) checkProof(ctx context.Context, jkt, token string, p presentatio
 	}
 	payload, key, err := keys.VerifyEmbedded(p.dpop[0], keys.TypeDPoP, keys.DPoPAlgorithms)
 	if err != nil {
-		return invalidProof(proofReason(err))
+		return invalidProof("the DPoP proof is not valid: " + keys.DPoPProblem(err))
 	}
 	var pc keys.DPoPClaims
 	if json.Unmarshal(payload, &pc) != nil {
@@ -60,7 +57,7 @@ func (g *Guard) checkProof(ctx context.Context, jkt, token string, p presentatio
 		return invalidProof("the DPoP proof's key is not the one the token is bound to")
 	case pc.Method != p.method:
 		return invalidProof("the DPoP proof's htm is not the request method")
-	case !sameURL(pc.URL, p.url):
+	case !keys.SameHTU(pc.URL, p.url):
 		return invalidProof("the DPoP proof's htu is not the request URL")
 	case pc.ATH != accessTokenHash(token):
 		return invalidProof("the DPoP proof's ath is not the hash of the access token")
@@ -89,21 +86,6 @@ func (g *Guard) checkProof(ctx context.Context, jkt, token string, p presentatio
 	return nil
 }
 
-// proofReason names what was wrong with a proof's JWS without internal detail.
-func proofReason(err error) string {
-	switch {
-	case errors.Is(err, keys.ErrAlgorithmNotAllowed):
-		return "the DPoP proof's alg must be ES256 or EdDSA"
-	case errors.Is(err, keys.ErrType):
-		return "the DPoP proof's typ must be dpop+jwt"
-	case errors.Is(err, keys.ErrMissingJWK), errors.Is(err, keys.ErrInvalidKey):
-		return "the DPoP proof's header needs a public jwk"
-	case errors.Is(err, keys.ErrSignature), errors.Is(err, keys.ErrAlgorithmMismatch):
-		return "the DPoP proof's signature does not verify"
-	}
-	return "the DPoP proof is malformed"
-}
-
 // accessTokenHash is the ath of a token: base64url(SHA-256(token)) (RFC 9449 §4.2).
 func accessTokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
@@ -113,31 +95,4 @@ func accessTokenHash(token string) string {
 // proofKey is what the replay cache remembers of a proof: a fixed-size digest of its key and jti.
 func proofKey(jkt, jti string) [sha256.Size]byte {
 	return sha256.Sum256([]byte(jkt + "\x00" + jti))
-}
-
-// sameURL compares an htu with the request URL as RFC 9449 §4.3 says: query and fragment ignored, scheme and
-// host compared case-insensitively, default ports dropped, an empty path taken as "/".
-func sameURL(htu, request string) bool {
-	a, err1 := url.Parse(htu)
-	b, err2 := url.Parse(request)
-	if err1 != nil || err2 != nil || a.Host == "" || b.Host == "" {
-		return false
-	}
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(origin(a), origin(b)) && path(a) == path(b)
-}
-
-// origin returns host[:port] without the scheme's default port.
-func origin(u *url.URL) string {
-	port := u.Port()
-	if port == "" || strings.EqualFold(u.Scheme, "https") && port == "443" || strings.EqualFold(u.Scheme, "http") && port == "80" {
-		return u.Hostname()
-	}
-	return u.Host
-}
-
-func path(u *url.URL) string {
-	if u.Path == "" {
-		return "/"
-	}
-	return u.Path
 }

@@ -103,7 +103,7 @@ func TestGuardDPoP(t *testing.T) {
 			header: []string{"Authorization", "DPoP " + tok, "DPoP", proof(func(c map[string]any) { delete(c, "ath") })},
 			status: 401, code: "invalid_dpop_proof", challenge: dpopInvalid("the DPoP proof needs jti, htm, htu, iat and ath")},
 		{name: "refuses a proof with typ JWT", header: []string{"Authorization", "DPoP " + tok, "DPoP", signedWithType(t, holder, "JWT")},
-			status: 401, code: "invalid_dpop_proof", challenge: dpopInvalid("the DPoP proof's typ must be dpop+jwt")},
+			status: 401, code: "invalid_dpop_proof", challenge: dpopInvalid("the DPoP proof is not valid: its typ must be dpop+jwt")},
 		{name: "refuses two proofs", header: []string{"Authorization", "DPoP " + tok, "DPoP", proof(nil), "DPoP", proof(nil)},
 			status: 401, code: "invalid_dpop_proof", challenge: dpopInvalid("send one DPoP proof")},
 		{name: "refuses the DPoP scheme without a proof", header: []string{"Authorization", "DPoP " + tok},
