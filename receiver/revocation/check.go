@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/ssfd/ssfd/schemas"
 )
 
 // MaxCheckBody is the largest body the check API reads; larger ones are answered 413.
@@ -17,6 +19,14 @@ const MaxCheckBody = 64 << 10
 // ErrInvalidCheck is returned by Check for a request that cannot be checked at all (no token, a bad method or
 // URL); the check API answers it with 400 invalid_request.
 var ErrInvalidCheck = errors.New("revocation: invalid check request")
+
+// checkError is an ErrInvalidCheck with what is wrong in words for the caller.
+type checkError struct{ description string }
+
+func invalidCheck(description string) error { return &checkError{description} }
+
+func (e *checkError) Error() string        { return ErrInvalidCheck.Error() + ": " + e.description }
+func (e *checkError) Is(target error) bool { return target == ErrInvalidCheck }
 
 // CheckRequest asks whether a request with this token may pass, for an API gateway's external authorization
 // hook: the access token, the DPoP proof when the client sent one (the DPoP scheme is then assumed), and the
@@ -50,16 +60,16 @@ type CheckResult struct {
 // jti, so a resource server behind the gateway must not share this Guard's proof cache.
 func (g *Guard) Check(ctx context.Context, req CheckRequest) (CheckResult, error) {
 	if req.Token == "" {
-		return CheckResult{}, fmt.Errorf("%w: token is required", ErrInvalidCheck)
+		return CheckResult{}, invalidCheck("token is required")
 	}
 	if req.Method != "" && !isMethod(req.Method) {
-		return CheckResult{}, fmt.Errorf("%w: method is not an HTTP method", ErrInvalidCheck)
+		return CheckResult{}, invalidCheck("method is not an HTTP method")
 	}
 	p := presentation{method: req.Method, url: req.URL}
 	if req.URL != "" {
 		u, err := url.Parse(req.URL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return CheckResult{}, fmt.Errorf("%w: url must be an absolute http(s) URL", ErrInvalidCheck)
+			return CheckResult{}, invalidCheck("url must be an absolute http(s) URL")
 		}
 		p.queryToken = u.Query().Has("access_token")
 	}
@@ -118,27 +128,23 @@ func (g *Guard) CheckHandler() http.Handler {
 			return
 		}
 		res, err := g.checkBody(r.Context(), body)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, denialBody{Error: CodeInvalidRequest, Description: err.Error()})
+		var invalid *checkError
+		if errors.As(err, &invalid) {
+			writeJSON(w, http.StatusBadRequest, denialBody{Error: CodeInvalidRequest, Description: invalid.description})
 			return
 		}
 		writeJSON(w, http.StatusOK, res)
 	})
 }
 
-// checkBody parses a JSON CheckRequest and checks it; errors describe what is wrong with the body.
+// checkBody parses a JSON CheckRequest and checks it; its errors are *checkError.
 func (g *Guard) checkBody(ctx context.Context, body []byte) (CheckResult, error) {
 	var req CheckRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		var syntax *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syntax):
-			return CheckResult{}, fmt.Errorf("the body is not valid JSON (at byte %d)", syntax.Offset)
-		case errors.As(err, &typ) && typ.Field != "":
-			return CheckResult{}, fmt.Errorf("%s must be a string", typ.Field)
+		if typ := (*json.UnmarshalTypeError)(nil); errors.As(err, &typ) && typ.Field == "" {
+			return CheckResult{}, invalidCheck("the body must be a JSON object with token, dpop, method and url")
 		}
-		return CheckResult{}, errors.New("the body must be a JSON object with token, dpop, method and url")
+		return CheckResult{}, invalidCheck(schemas.DescribeJSONError(err))
 	}
 	return g.Check(ctx, req)
 }

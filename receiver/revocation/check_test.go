@@ -111,8 +111,8 @@ func TestCheckAPI(t *testing.T) {
 		status             int
 		description        string
 	}{
-		{"answers bad JSON with 400", http.MethodPost, `{"token": `, 400, "the body is not valid JSON"},
-		{"answers a token that is not a string with 400", http.MethodPost, `{"token": 5}`, 400, "token must be a string"},
+		{"answers bad JSON with 400", http.MethodPost, `{"token": `, 400, "malformed JSON at byte"},
+		{"answers a token that is not a string with 400", http.MethodPost, `{"token": 5}`, 400, "token must not be a JSON number"},
 		{"answers a JSON array with 400", http.MethodPost, `[1,2]`, 400, "the body must be a JSON object"},
 		{"answers a missing token with 400", http.MethodPost, `{"url": "https://rs.example/"}`, 400, "token is required"},
 		{"answers a relative url with 400", http.MethodPost, `{"token": "a.b.c", "url": "/x"}`, 400, "url must be an absolute"},
