@@ -19,12 +19,8 @@ import (
 	"github.com/ssfd/ssfd/storage/bolt"
 )
 
-const (
-	// statePublishAttempts bounds the publishes of one command that time out or find no stream leader.
-	statePublishAttempts = 3
-	// stateFetchTimeout bounds one request for the log's last sequence.
-	stateFetchTimeout = 5 * time.Second
-)
+// stateFetchTimeout bounds one request for the log's last sequence.
+const stateFetchTimeout = 5 * time.Second
 
 // State is the issuer's and the receiver's state shared by every replica of a clustered ssfd: it implements
 // issuer.Store and receiver.Inbox as a replicated state machine on the JetStream stream <Prefix>_STATE, whose
@@ -271,20 +267,18 @@ func (s *State) submit(ctx context.Context, kind stateKind, cmd *stateCommand) (
 	}
 }
 
-// publish logs one command, again with the same message id when the stream did not answer in time.
+// publish logs one command, retrying (with the same message id, so that it is logged once) while the stream is
+// electing a leader or does not answer, as the streams store's writes do.
 func (s *State) publish(ctx context.Context, kind stateKind, id string, data []byte) error {
-	var err error
-	for range statePublishAttempts {
+	err := streamsRetryDetached(ctx, func(actx context.Context) error {
 		msg := &nats.Msg{Subject: s.subject + string(kind), Data: data}
-		if _, err = s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(s.stream)); err == nil {
-			return nil
-		}
-		retry := errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse)
-		if !retry || ctx.Err() != nil {
-			break
-		}
+		_, err := s.js.PublishMsg(actx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(s.stream))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("jetstream: log %s on %s: %w", kind, s.stream, err)
 	}
-	return fmt.Errorf("jetstream: log %s on %s: %w", kind, s.stream, err)
+	return nil
 }
 
 // stateCommandID returns a new Nats-Msg-Id: 128 random bits.
