@@ -83,11 +83,6 @@ func (m *Manager) Queued(method schemas.DeliveryMethod, ids ...streams.ID) {
 // idleCheck is how often an idle worker looks at its stream even without a wake-up.
 const idleCheck = 30 * time.Second
 
-// streamRefresh bounds how long a worker uses its copy of the stream's configuration and status; every change to
-// a stream also wakes its worker (Notify), which then reads it again before the next push. New SETs (Queued) do
-// not make it read the stream again.
-const streamRefresh = time.Second
-
 // work delivers the SETs of one stream, oldest first, one at a time, until the stream is gone or is no longer a
 // push stream.
 func (m *Manager) work(ctx context.Context, id streams.ID, wake *transmitter.Wake) {
@@ -95,7 +90,7 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake *transmitter.Wak
 	defer w.acks.Close()
 	for {
 		if wake.Changed() { // the stream's configuration or status may have changed: read it before the next push
-			w.stream = nil
+			w.stream.Forget()
 		}
 		wait, retrying, done := w.step(ctx)
 		if done {
@@ -122,21 +117,19 @@ func (m *Manager) work(ctx context.Context, id streams.ID, wake *transmitter.Wak
 	}
 }
 
-// worker is the state of one stream's delivery: its cached stream, its background acknowledgements, and the
+// worker is the state of one stream's delivery: its copy of the stream, its background acknowledgements, and the
 // attempts at the SET it is retrying.
 type worker struct {
 	m       *Manager
 	id      streams.ID
 	acks    *transmitter.Acks
-	stream  *streams.Stream
-	fetched time.Time
+	stream  transmitter.StreamCopy
 	attempt int
 	lastJTI string
 	// ahead holds SETs read ahead of their push, oldest first, read at mark: one queue read serves many pushes
 	// (a clustered queue answers in milliseconds). A change of the stream's status or configuration empties it.
 	ahead []streams.Item
 	mark  uint64
-	seen  *streams.Stream // the stream as last read, kept when stream is dropped to be read again
 }
 
 // readAhead is how many SETs a worker reads from the queue at once beyond those awaiting acknowledgement.
@@ -146,20 +139,15 @@ const readAhead = 32
 // that wait is a retry backoff, and whether the worker is done.
 func (w *worker) step(ctx context.Context) (wait time.Duration, retrying, done bool) {
 	m := w.m
-	if w.stream == nil || time.Since(w.fetched) > streamRefresh {
-		s, err := m.store.GetStream(ctx, w.id)
-		switch {
-		case errors.Is(err, streams.ErrNotFound):
-			return 0, false, true
-		case err != nil:
-			return m.backoff.Min, false, ctx.Err() != nil
-		}
-		if w.seen == nil || changed(w.seen, s) {
-			w.ahead = nil
-		}
-		w.stream, w.seen, w.fetched = s, s, time.Now()
+	s, moved, err := w.stream.Get(ctx, m.store, w.id)
+	switch {
+	case errors.Is(err, streams.ErrNotFound):
+		return 0, false, true
+	case err != nil:
+		return m.backoff.Min, false, ctx.Err() != nil
+	case moved:
+		w.ahead = nil
 	}
-	s := w.stream
 	switch {
 	case s.Config.Delivery.Method != schemas.DeliveryPush:
 		return 0, false, true
@@ -182,13 +170,6 @@ func (w *worker) step(ctx context.Context) (wait time.Duration, retrying, done b
 		w.ahead = w.ahead[1:]
 	}
 	return wait, wait > 0, false
-}
-
-// changed reports whether a stream's status or delivery changed between two reads of it: SETs read ahead
-// under the old ones are read again (a disabled stream's queue was purged; a paused one holds).
-func changed(old, cur *streams.Stream) bool {
-	return old.Status != cur.Status || old.PausedForInactivity != cur.PausedForInactivity ||
-		!old.UpdatedAt.Equal(cur.UpdatedAt) || old.Config.Delivery != cur.Config.Delivery
 }
 
 // finishWait ends an interrupted wait: a retry still waits out its backoff, an idle wait ends now. It reports

@@ -65,7 +65,7 @@ func (r *Relay) work(ctx context.Context, id streams.ID, wake *transmitter.Wake)
 	w := &worker{id: id, backoff: 100 * time.Millisecond}
 	for {
 		if wake.Changed() {
-			w.stream = nil
+			w.stream.Forget()
 		}
 		wait, done := r.round(ctx, w)
 		if done {
@@ -89,31 +89,20 @@ func (r *Relay) work(ctx context.Context, id streams.ID, wake *transmitter.Wake)
 // worker is the state of one stream's relay: its copy of the stream and its retry backoff.
 type worker struct {
 	id      streams.ID
-	stream  *streams.Stream
-	fetched time.Time
+	stream  transmitter.StreamCopy
 	backoff time.Duration
 }
-
-// streamRefresh bounds how long a worker uses its copy of the stream; every change to a stream also wakes its
-// worker (Notify), which then reads it again, while new SETs (Queued) do not.
-const streamRefresh = time.Second
 
 // round relays one batch and says how long to wait before the next, or that the worker is done.
 func (r *Relay) round(ctx context.Context, w *worker) (time.Duration, bool) {
 	const idle = 30 * time.Second
 	id, backoff := w.id, &w.backoff
-	if w.stream == nil || time.Since(w.fetched) > streamRefresh {
-		s, err := r.store.GetStream(ctx, id)
-		switch {
-		case errors.Is(err, streams.ErrNotFound):
-			return 0, true
-		case err != nil:
-			return *backoff, ctx.Err() != nil
-		}
-		w.stream, w.fetched = s, time.Now()
-	}
-	s := w.stream
+	s, _, err := w.stream.Get(ctx, r.store, id)
 	switch {
+	case errors.Is(err, streams.ErrNotFound):
+		return 0, true
+	case err != nil:
+		return *backoff, ctx.Err() != nil
 	case s.Config.Delivery.Method != schemas.DeliveryNATS:
 		return 0, true
 	case s.Status != schemas.StatusEnabled && !s.PausedForInactivity:
