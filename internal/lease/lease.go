@@ -251,7 +251,7 @@ func (s *Set) renew(ctx context.Context) {
 	}
 }
 
-// giveBack releases held partitions above share, so that a replica that joined gets its part.
+// giveBack releases held partitions above share (all of them for 0), so that a replica that joined gets its part.
 func (s *Set) giveBack(share int) {
 	s.mu.Lock()
 	var extra []int
@@ -331,17 +331,7 @@ func (s *Set) release(p int) {
 
 // releaseAll gives every lease back and takes this replica off the member list.
 func (s *Set) releaseAll() {
-	s.mu.Lock()
-	var parts []int
-	for p := range s.held {
-		parts = append(parts, p)
-	}
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Go(func() { s.release(p) })
-	}
-	wg.Wait()
+	s.giveBack(0)
 	ctx, cancel := context.WithTimeout(context.Background(), Renew)
 	defer cancel()
 	_ = s.kv.Delete(ctx, "m."+s.id)
