@@ -1,7 +1,6 @@
 package jetstream
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"testing"
 
@@ -28,14 +27,7 @@ func FuzzApplyStateCommand(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := &State{view: view}
-			var cmd stateCommand
-			var res stateResult
-			if err := json.Unmarshal(data, &cmd); err != nil {
-				res.err = errStateMalformed
-			} else {
-				res = s.applyCommand(kind, &cmd)
-			}
+			res := (&State{view: view}).apply(kind, data)
 			outcomes[i] = "ok"
 			if res.err != nil {
 				outcomes[i] = res.err.Error()

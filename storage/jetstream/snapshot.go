@@ -161,7 +161,11 @@ func slowestFollower(ctx context.Context, stream jetstream.Stream) (uint64, bool
 
 // stateSnapshotSeq returns the sequence of the stored snapshot of the log created at created, 0 if none.
 func stateSnapshotSeq(ctx context.Context, store jetstream.ObjectStore, created time.Time) (uint64, error) {
-	info, err := store.GetInfo(ctx, stateSnapshotObject)
+	var info *jetstream.ObjectInfo
+	err := streamsRetry(ctx, func(ctx context.Context) (err error) { // a new bucket may not have a leader yet
+		info, err = store.GetInfo(ctx, stateSnapshotObject)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return 0, nil
 	}

@@ -150,6 +150,16 @@ func (s *State) stopError() error {
 	return s.stopErr
 }
 
+// apply decodes a logged command of kind and applies it to the view; a command that does not decode is
+// malformed, an outcome like any other.
+func (s *State) apply(kind stateKind, data []byte) stateResult {
+	var cmd stateCommand
+	if err := json.Unmarshal(data, &cmd); err != nil {
+		return stateResult{err: fmt.Errorf("%w: %w", errStateMalformed, err)}
+	}
+	return s.applyCommand(kind, &cmd)
+}
+
 // applyMsg applies one command and hands its result to the writer waiting for it, if it is this State's.
 func (s *State) applyMsg(msg jetstream.Msg) error {
 	meta, err := msg.Metadata()
@@ -169,13 +179,7 @@ func (s *State) applyMsg(msg jetstream.Msg) error {
 		return fmt.Errorf("jetstream: state log %s goes from %d to %d: %w", s.stream, applied, seq, errStateGap)
 	}
 	kind := stateKind(strings.TrimPrefix(msg.Subject(), s.subject))
-	var res stateResult
-	var cmd stateCommand
-	if err := json.Unmarshal(msg.Data(), &cmd); err != nil {
-		res.err = fmt.Errorf("%w: %w", errStateMalformed, err)
-	} else {
-		res = s.applyCommand(kind, &cmd)
-	}
+	res := s.apply(kind, msg.Data())
 	if res.err != nil && !stateOutcome(res.err) {
 		return fmt.Errorf("jetstream: apply %s #%d to the view: %w", kind, seq, res.err)
 	}
