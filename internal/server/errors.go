@@ -1,15 +1,14 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 
+	sjs "github.com/ssfd/ssfd/storage/jetstream"
+
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // protocolError is what every role's typed errors implement (transmitter.Error and its kin): the status, extra
@@ -41,7 +40,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &he):
 			code := strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_")
 			_ = writeError(c, he.Code, map[string]string{"error": code})
-		case storeUnavailable(err):
+		case sjs.Unavailable(err):
 			log.Warn("request failed: the store is unavailable", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 				"method", c.Request().Method, "path", c.Path(), "err", err)
 			c.Response().Header().Set("Retry-After", "1")
@@ -54,15 +53,6 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				map[string]string{"error": "server_error", "error_description": "an internal error occurred"})
 		}
 	}
-}
-
-// storeUnavailable reports errors of a store that is briefly out of reach rather than broken: NATS reconnecting,
-// a JetStream stream electing a leader or without quorum, a store call that ran out of time.
-func storeUnavailable(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrDisconnected) ||
-		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable)
 }
 
 func writeError(c echo.Context, status int, body any) error {

@@ -27,6 +27,8 @@ func TestAStoreOutOfReachIsA503(t *testing.T) {
 		{fmt.Errorf("read: %w", nats.ErrNoResponders), http.StatusServiceUnavailable},
 		{fmt.Errorf("read: %w", &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}), http.StatusServiceUnavailable},
 		{fmt.Errorf("wait: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
+		{fmt.Errorf("publish: %w", nats.ErrConnectionReconnecting), http.StatusServiceUnavailable},
+		{fmt.Errorf("read: %w", &jetstream.APIError{Code: 500, ErrorCode: 10009, Description: "not leader"}), http.StatusServiceUnavailable},
 		{errors.New("disk on fire"), http.StatusInternalServerError},
 	} {
 		rec := httptest.NewRecorder()

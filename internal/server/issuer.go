@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	sjs "github.com/ssfd/ssfd/storage/jetstream"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/ssfd/ssfd/internal/keys"
@@ -40,7 +42,7 @@ func (s *Server) setUpIssuer(e *echo.Echo, static *transmitter.StaticTokens) (tr
 	s.issuerKeys = ring
 	s.issuer, err = issuer.New(s.cfg.IssuerURL(), s.issuerStore, ring, issuer.WithLogger(s.log), issuer.WithEventSink(issuerSink{s.tx}),
 		issuer.WithReservedClientIDs(reserved...), issuer.WithKeyRotation(rotate), issuer.WithOpPublisher(opPublisher{s.revBus}),
-		issuer.WithObserver(s.metrics.ObserveToken()), issuer.WithUnavailable(storeUnavailable),
+		issuer.WithObserver(s.metrics.ObserveToken()), issuer.WithUnavailable(sjs.Unavailable),
 		issuer.WithConfig(issuer.Config{AccessTokenTTL: o.AccessTokenTTL, DelegatedTokenTTL: o.DelegatedTokenTTL,
 			SessionTTL: o.SessionTTL, MaxDelegationDepth: o.MaxDelegationDepth, RequireDPoP: o.RequireDPoP}))
 	if err != nil {

@@ -206,10 +206,16 @@ const (
 	streamsErrDuplicateInProcess   = 10158
 )
 
+// Unavailable reports whether an error of these stores is one of a store briefly out of reach rather than
+// broken: NATS reconnecting, a stream electing a leader or without quorum, a call that ran out of time. A request
+// that failed so may succeed if tried again; servers answer it with 503 and Retry-After.
+func Unavailable(err error) bool { return streamsTransient(err) }
+
 // streamsTransient reports whether a failed request may succeed if tried again.
 func streamsTransient(err error) bool {
 	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionReconnecting) {
 		return true
 	}
 	var api *jetstream.APIError
