@@ -137,11 +137,11 @@ func (d *DemoRS) Run(ctx context.Context) error {
 // apply applies one op of the feed, prints how long after the decision it arrived, then acknowledges it (so that
 // a kill switch waiting for acknowledgements returns only after the line is printed).
 func (d *DemoRS) apply(name string, data []byte) {
-	var op revocation.Op
-	if json.Unmarshal(data, &op) != nil || d.ix.Apply(op) != nil || op.Kind == revocation.OpHeartbeat {
+	op, err := applyFeedOp(d.ix, data)
+	if err != nil || op.Kind == revocation.OpHeartbeat {
 		return
 	}
-	if op.Kind != revocation.OpDisable && op.Kind != revocation.OpEnable && !op.DecidedAt.IsZero() && d.ix.Ready() {
+	if op.Revokes() && !op.DecidedAt.IsZero() && d.ix.Ready() {
 		d.outMu.Lock()
 		d.last = op.DecidedAt
 		fmt.Fprintf(d.out, "revocation %s (%s %s%s%s) applied %.2f ms after the decision\n", op.ID, op.Kind,

@@ -130,16 +130,20 @@ func heartbeatStaleAt(ix *revocation.Index, now time.Time) (string, bool) {
 	return fmt.Sprintf("no heartbeat on the revocation feed for %s", now.Sub(hb).Round(time.Second)), true
 }
 
+// applyFeedOp decodes one op of the revocation feed and applies it to ix.
+func applyFeedOp(ix *revocation.Index, data []byte) (revocation.Op, error) {
+	var op revocation.Op
+	if err := json.Unmarshal(data, &op); err != nil {
+		return op, fmt.Errorf("the op is not JSON: %w", err)
+	}
+	return op, ix.Apply(op)
+}
+
 // follow applies the revocation feed to the index until ctx is done or the feed fails.
 func (s *Server) follow(ctx context.Context, name string, lag *prometheus.HistogramVec) error {
 	return s.revBus.Follow(ctx, func(data []byte) {
-		var op revocation.Op
-		if err := json.Unmarshal(data, &op); err != nil {
-			s.revRefused.Add(1)
-			s.log.Warn("revocation op is not JSON; skipped", "err", err)
-			return
-		}
-		if err := s.revIndex.Apply(op); err != nil {
+		op, err := applyFeedOp(s.revIndex, data)
+		if err != nil {
 			s.revRefused.Add(1)
 			s.log.Warn("revocation op refused", "op_id", op.ID, "err", err)
 			return
@@ -151,7 +155,7 @@ func (s *Server) follow(ctx context.Context, name string, lag *prometheus.Histog
 		if s.issuer != nil && s.clustered() {
 			s.issuer.WakeOutbox() // the op may have been recorded on another replica: this one may run the outbox
 		}
-		if revokes := op.Kind != revocation.OpDisable && op.Kind != revocation.OpEnable; revokes && !op.DecidedAt.IsZero() && s.revIndex.Ready() {
+		if op.Revokes() && !op.DecidedAt.IsZero() && s.revIndex.Ready() {
 			metrics.ObserveApplyLag(lag, "nats", time.Since(op.DecidedAt))
 		}
 	}, func() {

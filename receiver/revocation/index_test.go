@@ -917,3 +917,13 @@ func TestIndexHeartbeat(t *testing.T) {
 		t.Fatalf("a heartbeat changed the index: Len %d, Applied %d", ix.Len(), ix.Applied())
 	}
 }
+
+// TestOnlyRevokingOpsRevoke: the ops that can refuse a token here are the ones the apply-lag metric measures.
+func TestOnlyRevokingOpsRevoke(t *testing.T) {
+	for kind, want := range map[string]bool{revocation.OpRevokeJTI: true, revocation.OpRevokeNode: true,
+		revocation.OpWatermark: true, revocation.OpDisable: false, revocation.OpEnable: false, revocation.OpHeartbeat: false} {
+		if got := (revocation.Op{Kind: kind}).Revokes(); got != want {
+			t.Errorf("%s: Revokes() = %v", kind, got)
+		}
+	}
+}

@@ -64,6 +64,16 @@ type Cause struct {
 // ErrInvalidOp is returned for an op that cannot be applied.
 var ErrInvalidOp = errors.New("revocation: invalid op")
 
+// Revokes reports whether applying op can refuse a token here (revoke_jti, revoke_node, watermark); disable and
+// enable act at the issuer, and heartbeats only say the feed is alive.
+func (op Op) Revokes() bool {
+	switch op.Kind {
+	case OpRevokeJTI, OpRevokeNode, OpWatermark:
+		return true
+	}
+	return false
+}
+
 // Validate checks that op names what its kind needs.
 func (op Op) Validate() error {
 	switch {
