@@ -88,15 +88,11 @@ func (g *Guard) Echo() echo.MiddlewareFunc {
 // context is also cancelled, with cause ErrRevoked, as soon as the index learns that the token is revoked, so
 // the handler ends the stream (spec/agent-auth.md §3.4). For echo, wrap it with echo.WrapMiddleware.
 func (g *Guard) Streaming(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, d := g.authorize(r.Context(), g.present(r))
-		if d != nil {
-			d.ServeHTTP(w, r)
-			return
-		}
+	return g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, _ := verdictFrom(r.Context()) // Middleware admitted the request with its verdict
 		revoked, stop := g.cfg.Index.Watch(v.claims.Token(v.kid))
 		defer stop()
-		ctx, cancel := context.WithCancelCause(withVerdict(r.Context(), v))
+		ctx, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)
 		go func() {
 			select {
@@ -106,5 +102,5 @@ func (g *Guard) Streaming(next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+	}))
 }
