@@ -101,6 +101,8 @@ const (
 	StoreJetStream = "jetstream"
 )
 
+// prefixShape is storage/jetstream's rule for a prefix, checked here too so that `ssfd config check` reports it
+// with every other bad field (the configuration does not import the stores).
 var prefixShape = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
 // Default returns the defaults: data in ./data, HTTP on 127.0.0.1:8080, embedded NATS on 127.0.0.1:4222.

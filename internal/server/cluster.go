@@ -103,11 +103,11 @@ func (s *Server) openStores() error {
 	}
 	s.replicaID = cmp.Or(s.cfg.ReplicaID, instanceName())
 	s.wakeFrom = ackName(s.replicaID) // this process, even if two share a replica_id
-	if s.leases, err = lease.Open(ctx, s.nc, cmp.Or(s.cfg.NATSPrefix, "SSFD"), s.natsReplicas(), s.replicaID, s.log); err != nil {
+	if s.leases, err = lease.Open(ctx, s.nc, cmp.Or(s.cfg.NATSPrefix, sjs.DefaultPrefix), s.natsReplicas(), s.replicaID, s.log); err != nil {
 		return err
 	}
 	s.log.Info("clustered: state on JetStream", "replica", s.replicaID, "replicas", s.natsReplicas(),
-		"prefix", cmp.Or(s.cfg.NATSPrefix, "SSFD"))
+		"prefix", cmp.Or(s.cfg.NATSPrefix, sjs.DefaultPrefix))
 	return nil
 }
 

@@ -33,13 +33,9 @@ type Rings struct {
 
 // OpenRings creates or opens the key bucket and starts watching it for rotations made by other replicas.
 func OpenRings(ctx context.Context, nc *nats.Conn, opts Options, log *slog.Logger) (*Rings, error) {
-	opts, err := opts.normalize()
+	opts, js, err := open(nc, opts)
 	if err != nil {
 		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      opts.Prefix + "_keys",

@@ -35,13 +35,9 @@ const stateOpenAttempts = 3
 // purged and that has no snapshot of its own covering the purge cannot be rebuilt: OpenState fails. Two States
 // must not share a viewPath.
 func OpenState(ctx context.Context, nc *nats.Conn, opts Options, viewPath string) (*State, error) {
-	opts, err := opts.normalize()
+	opts, js, err := open(nc, opts)
 	if err != nil {
 		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	cfg := stateStreamConfig(opts)
 	stream, err := js.CreateOrUpdateStream(ctx, cfg)

@@ -64,13 +64,9 @@ var (
 // OpenStreams creates (or opens, with the same settings) the buckets and the queue stream named by opts, with
 // opts.Replicas replicas in file storage. Every replica of a deployment opens them with the same opts.
 func OpenStreams(ctx context.Context, nc *nats.Conn, opts Options) (*Streams, error) {
-	opts, err := opts.normalize()
+	opts, js, err := open(nc, opts)
 	if err != nil {
 		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: JetStream context: %w", err)
 	}
 	s := &Streams{nc: nc, names: streamsLayout{prefix: opts.Prefix}}
 	s.batchMax.Store(queueBatchMax)
